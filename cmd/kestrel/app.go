@@ -1,0 +1,147 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common/hexutil"
+	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/urfave/cli/v2"
+
+	"github.com/kestrel-l2/kestrel/core/chain"
+	"github.com/kestrel-l2/kestrel/sequencer"
+)
+
+// envVar is the environment variable of a flag: --a.b-c reads KESTREL_A_B_C.
+func envVar(name string) string {
+	return "KESTREL_" + strings.ToUpper(strings.NewReplacer(".", "_", "-", "_").Replace(name))
+}
+
+func withEnv(fs []cli.Flag) []cli.Flag {
+	for _, f := range fs {
+		name := f.Names()[0]
+		switch f := f.(type) {
+		case *cli.StringFlag:
+			f.EnvVars = []string{envVar(name)}
+		case *cli.IntFlag:
+			f.EnvVars = []string{envVar(name)}
+		case *cli.Uint64Flag:
+			f.EnvVars = []string{envVar(name)}
+		case *cli.DurationFlag:
+			f.EnvVars = []string{envVar(name)}
+		case *cli.StringSliceFlag:
+			f.EnvVars = []string{envVar(name)}
+		case *cli.BoolFlag:
+			f.EnvVars = []string{envVar(name)}
+		}
+	}
+	return fs
+}
+
+func defaultDataDir() string {
+	if home, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(home, ".kestrel")
+	}
+	return "kestrel-data"
+}
+
+func newApp() *cli.App {
+	return &cli.App{
+		Name:  "kestrel",
+		Usage: "a high-performance Ethereum L2 node",
+		Description: "Kestrel orders and executes transactions in 10 ms mini-blocks and 1 s EVM blocks.\n" +
+			"Every flag --a.b-c can also be set with the environment variable KESTREL_A_B_C.",
+		Version: sequencer.Version,
+		Commands: []*cli.Command{
+			{
+				Name:   "sequencer",
+				Usage:  "run the sequencer (with no flags: a dev chain in ~/.kestrel)",
+				Flags:  sequencerFlags(defaultDataDir()),
+				Action: runSequencer(false),
+			},
+			{
+				Name:   "devnet",
+				Usage:  "run a throwaway dev chain (fresh state unless --datadir is given) and print the dev accounts",
+				Flags:  sequencerFlags(""),
+				Action: runSequencer(true),
+			},
+			benchCommand(),
+		},
+	}
+}
+
+func newLogger(c *cli.Context) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.String("log.level"))); err != nil {
+		return nil, fmt.Errorf("--log.level: %w", err)
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch c.String("log.format") {
+	case "text":
+		return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
+	default:
+		return nil, fmt.Errorf("--log.format must be text or json, not %q", c.String("log.format"))
+	}
+}
+
+func runSequencer(devnet bool) cli.ActionFunc {
+	return func(c *cli.Context) error {
+		if c.Args().Len() > 0 {
+			return fmt.Errorf("unexpected arguments: %s", strings.Join(c.Args().Slice(), " "))
+		}
+		logger, err := newLogger(c)
+		if err != nil {
+			return err
+		}
+		cfg, err := sequencerConfig(c)
+		if err != nil {
+			return err
+		}
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		seq, err := sequencer.New(ctx, cfg, logger)
+		if err != nil {
+			return err
+		}
+		if err := seq.Start(ctx); err != nil {
+			return err
+		}
+		if devnet || cfg.GenesisFile == "" {
+			printDevAccounts(seq)
+		}
+		var runErr error
+		select {
+		case <-ctx.Done():
+			logger.Info("Shutting down")
+		case runErr = <-seq.Fatal():
+		}
+		stopCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		return errors.Join(runErr, seq.Stop(stopCtx))
+	}
+}
+
+func printDevAccounts(seq *sequencer.Sequencer) {
+	g := seq.Genesis()
+	var b strings.Builder
+	fmt.Fprintf(&b, "\nKestrel dev chain\n  RPC:        http://%s\n  Chain id:   %d\n  Sequencer:  %s\n\n", seq.RPCAddr(), g.ChainID, seq.Signer())
+	fmt.Fprintf(&b, "Accounts (mnemonic %q, m/44'/60'/0'/0/i), 10,000 ETH each:\n", chain.DevMnemonic)
+	for i, acc := range chain.DevAccounts() {
+		if _, ok := g.Alloc[acc.Address]; !ok {
+			continue
+		}
+		fmt.Fprintf(&b, "  (%d) %s  key %s\n", i, acc.Address, hexutil.Encode(crypto.FromECDSA(acc.Key)))
+	}
+	b.WriteString("\nThese keys are public. Never send real funds to them.\n\n")
+	fmt.Fprint(os.Stdout, b.String())
+}

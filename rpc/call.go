@@ -1,0 +1,303 @@
+package rpc
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"math/big"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/common/hexutil"
+	"github.com/ethereum/go-ethereum/core/types"
+)
+
+// txArgs are the transaction arguments of eth_call and eth_estimateGas, as
+// go-ethereum's TransactionArgs (blob fields are accepted and ignored).
+type txArgs struct {
+	From                 *common.Address              `json:"from"`
+	To                   *common.Address              `json:"to"`
+	Gas                  *hexutil.Uint64              `json:"gas"`
+	GasPrice             *hexutil.Big                 `json:"gasPrice"`
+	MaxFeePerGas         *hexutil.Big                 `json:"maxFeePerGas"`
+	MaxPriorityFeePerGas *hexutil.Big                 `json:"maxPriorityFeePerGas"`
+	Value                *hexutil.Big                 `json:"value"`
+	Nonce                *hexutil.Uint64              `json:"nonce"`
+	Data                 *hexutil.Bytes               `json:"data"`
+	Input                *hexutil.Bytes               `json:"input"`
+	AccessList           *types.AccessList            `json:"accessList,omitempty"`
+	ChainID              *hexutil.Big                 `json:"chainId,omitempty"`
+	AuthorizationList    []types.SetCodeAuthorization `json:"authorizationList"`
+}
+
+// parseTxArgs decodes parameter 0 of eth_call / eth_estimateGas.
+func parseTxArgs(a *args) (*txArgs, error) {
+	if a.n == 0 {
+		return nil, invalidParams("missing value for required argument 0")
+	}
+	var ta txArgs
+	raw := a.get(0)
+	if raw == nil {
+		return &ta, nil
+	}
+	if raw[0] != '{' {
+		return nil, typeError(0, jsonKind(raw), "ethapi.TransactionArgs")
+	}
+	if err := json.Unmarshal(raw, &ta); err != nil {
+		return nil, argError(0, err)
+	}
+	return &ta, nil
+}
+
+// toCallMsg applies go-ethereum's eth_call defaults (CallDefaults / ToMessage).
+// gasCap is the cap for the gas limit (0: none); when args carry no gas limit
+// the message gets defGas. baseFee is the base fee of the block executed on; it
+// is only consulted when 1559 fee fields are given.
+func (s *Server) toCallMsg(ta *txArgs, defGas, gasCap uint64, baseFee func() (*big.Int, error)) (*CallMsg, error) {
+	if ta.GasPrice != nil && (ta.MaxFeePerGas != nil || ta.MaxPriorityFeePerGas != nil) {
+		return nil, invalidParams("both gasPrice and (maxFeePerGas or maxPriorityFeePerGas) specified")
+	}
+	if ta.Data != nil && ta.Input != nil && !bytes.Equal(*ta.Data, *ta.Input) {
+		return nil, invalidParams(`both "data" and "input" are set and not equal. Please use "input" to pass transaction call data`)
+	}
+	if ta.ChainID != nil {
+		have, want := (*big.Int)(ta.ChainID), s.b.ChainID()
+		if have.Cmp(want) != 0 {
+			return nil, invalidParams("chainId does not match node's (have=%v, want=%v)", have, want)
+		}
+	}
+	msg := &CallMsg{To: ta.To, Value: new(big.Int)}
+	if ta.From != nil {
+		msg.From = *ta.From
+	}
+	if ta.Gas != nil {
+		msg.Gas = uint64(*ta.Gas)
+		if gasCap != 0 && msg.Gas > gasCap {
+			msg.Gas = gasCap
+		}
+	} else {
+		msg.Gas = defGas
+	}
+	if ta.Value != nil {
+		msg.Value = (*big.Int)(ta.Value)
+	}
+	if ta.Nonce != nil {
+		n := uint64(*ta.Nonce)
+		msg.Nonce = &n
+	}
+	if ta.Input != nil {
+		msg.Data = *ta.Input
+	} else if ta.Data != nil {
+		msg.Data = *ta.Data
+	}
+	if ta.AccessList != nil {
+		msg.AccessList = *ta.AccessList
+	}
+	msg.AuthList = ta.AuthorizationList
+
+	switch {
+	case ta.GasPrice != nil:
+		p := (*big.Int)(ta.GasPrice)
+		msg.GasPrice, msg.GasFeeCap, msg.GasTipCap = p, p, p
+	case ta.MaxFeePerGas != nil || ta.MaxPriorityFeePerGas != nil:
+		feeCap, tipCap := new(big.Int), new(big.Int)
+		if ta.MaxFeePerGas != nil {
+			feeCap = (*big.Int)(ta.MaxFeePerGas)
+		}
+		if ta.MaxPriorityFeePerGas != nil {
+			tipCap = (*big.Int)(ta.MaxPriorityFeePerGas)
+		}
+		bf, err := baseFee()
+		if err != nil {
+			return nil, err
+		}
+		price := new(big.Int)
+		if bf == nil {
+			// Pre-London execution: go-ethereum uses the (absent) legacy price.
+			feeCap, tipCap = price, price
+		} else if feeCap.Sign() > 0 || tipCap.Sign() > 0 {
+			price.Add(tipCap, bf)
+			if price.Cmp(feeCap) > 0 {
+				price.Set(feeCap)
+			}
+		}
+		msg.GasPrice, msg.GasFeeCap, msg.GasTipCap = price, feeCap, tipCap
+	default:
+		zero := new(big.Int)
+		msg.GasPrice, msg.GasFeeCap, msg.GasTipCap = zero, zero, zero
+		msg.SkipNonceAndFeeChecks = true
+	}
+	return msg, nil
+}
+
+// noOverrides rejects state (and block) override parameters.
+func noOverrides(a *args, from int) error {
+	if a.get(from) != nil {
+		return invalidParams("state overrides not supported")
+	}
+	if a.get(from+1) != nil {
+		return invalidParams("block overrides not supported")
+	}
+	return nil
+}
+
+func (s *Server) baseFeeOf(ctx context.Context, ref BlockRef) func() (*big.Int, error) {
+	return func() (*big.Int, error) {
+		h, _, err := s.b.HeaderByRef(ctx, ref)
+		if err != nil {
+			return nil, err
+		}
+		if h == nil {
+			return nil, ErrUnknownBlock
+		}
+		return h.BaseFee, nil
+	}
+}
+
+// ethCall: eth_call(args, block = "latest", stateOverrides, blockOverrides).
+func (s *Server) ethCall(ctx context.Context, a *args, dst []byte) ([]byte, error) {
+	ta, err := parseTxArgs(a)
+	if err != nil {
+		return dst, err
+	}
+	ref, err := optBlock(a, 1, TagLatest)
+	if err != nil {
+		return dst, err
+	}
+	if err := noOverrides(a, 2); err != nil {
+		return dst, err
+	}
+	gasCap := s.b.GasCap()
+	msg, err := s.toCallMsg(ta, gasCap, gasCap, s.baseFeeOf(ctx, ref))
+	if err != nil {
+		return dst, err
+	}
+	out, err := s.b.Call(ctx, msg, ref)
+	if err != nil {
+		return dst, err
+	}
+	return appendBytesHex(dst, out), nil
+}
+
+// ethEstimateGas: eth_estimateGas(args, block = "pending", stateOverrides, blockOverrides).
+// Unlike go-ethereum (which uses "latest"), the default block is "pending": on a
+// 10 ms mini-block chain the open block is what the transaction will land in.
+func (s *Server) ethEstimateGas(ctx context.Context, a *args, dst []byte) ([]byte, error) {
+	ta, err := parseTxArgs(a)
+	if err != nil {
+		return dst, err
+	}
+	ref, err := optBlock(a, 1, TagPending)
+	if err != nil {
+		return dst, err
+	}
+	if err := noOverrides(a, 2); err != nil {
+		return dst, err
+	}
+	// As go-ethereum: no gas limit given means 0, i.e. search up to the cap.
+	msg, err := s.toCallMsg(ta, 0, s.b.GasCap(), s.baseFeeOf(ctx, ref))
+	if err != nil {
+		return dst, err
+	}
+	gas, err := s.b.EstimateGas(ctx, msg, ref)
+	if err != nil {
+		return dst, err
+	}
+	return appendUint64Hex(dst, gas), nil
+}
+
+const maxGetProofKeys = 1024
+
+// ethGetProof: eth_getProof(address, storageKeys, block).
+func (s *Server) ethGetProof(ctx context.Context, a *args, dst []byte) ([]byte, error) {
+	raw, err := a.required(0)
+	if err != nil {
+		return dst, err
+	}
+	addr, err := parseAddress(0, raw)
+	if err != nil {
+		return dst, err
+	}
+	var keys []common.Hash
+	var keyLens []int
+	if rawKeys := a.get(1); rawKeys != nil {
+		if rawKeys[0] != '[' {
+			return dst, typeError(1, jsonKind(rawKeys), "[]string")
+		}
+		n := 0
+		forEachElem(rawKeys, func([]byte) bool { n++; return true })
+		if n > maxGetProofKeys {
+			return dst, invalidParams("too many storage keys requested (max %d, got %d)", maxGetProofKeys, n)
+		}
+		keys, keyLens = make([]common.Hash, 0, n), make([]int, 0, n)
+		forEachElem(rawKeys, func(e []byte) bool {
+			var k common.Hash
+			var l int
+			if k, l, err = parseStorageKey(1, e); err != nil {
+				return false
+			}
+			keys, keyLens = append(keys, k), append(keyLens, l)
+			return true
+		})
+		if err != nil {
+			return dst, err
+		}
+	} else if a.n < 2 {
+		return dst, invalidParams("missing value for required argument 1")
+	}
+	rawRef, err := a.required(2)
+	if err != nil {
+		return dst, err
+	}
+	ref, err := parseBlockNumberOrHash(2, rawRef)
+	if err != nil {
+		return dst, err
+	}
+	res, err := s.b.Proof(ctx, addr, keys, ref)
+	if err != nil {
+		return dst, err
+	}
+	if res == nil {
+		return dst, errors.New("proof not available")
+	}
+	dst = append(dst, `{"address":`...)
+	dst = appendAddress(dst, addr)
+	dst = append(dst, `,"accountProof":`...)
+	dst = appendHexList(dst, res.AccountProof)
+	dst = append(dst, `,"balance":`...)
+	if res.Balance == nil {
+		dst = appendUint64Hex(dst, 0)
+	} else {
+		dst = appendU256Hex(dst, res.Balance)
+	}
+	dst = append(dst, `,"codeHash":`...)
+	dst = appendHash(dst, res.CodeHash)
+	dst = append(dst, `,"nonce":`...)
+	dst = appendUint64Hex(dst, res.Nonce)
+	dst = append(dst, `,"storageHash":`...)
+	dst = appendHash(dst, res.StorageHash)
+	dst = append(dst, `,"storageProof":[`...)
+	for i, key := range keys {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		var sr StorageResult
+		if i < len(res.StorageProof) {
+			sr = res.StorageProof[i]
+		}
+		// As go-ethereum: a 32-byte key is echoed as a hash, shorter ones as a
+		// quantity.
+		dst = append(dst, `{"key":`...)
+		if keyLens[i] == 32 {
+			dst = appendHash(dst, key)
+		} else {
+			dst = appendBigHex(dst, key.Big())
+		}
+		dst = append(dst, `,"value":`...)
+		dst = appendBigHex(dst, sr.Value.Big())
+		dst = append(dst, `,"proof":`...)
+		dst = appendHexList(dst, sr.Proof)
+		dst = append(dst, '}')
+	}
+	return append(dst, ']', '}'), nil
+}

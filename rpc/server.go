@@ -1,0 +1,263 @@
+// Package rpc serves Ethereum JSON-RPC 2.0 over HTTP (fasthttp) from a Backend.
+//
+// Requests are POSTed JSON-RPC 2.0 objects or batches. Dispatch is a map from
+// method name to a handler that decodes its own positional parameters; results
+// are encoded by hand into the response buffer in the same shape go-ethereum
+// prints them. Batch items are executed concurrently and answered in order;
+// batched eth_sendRawTransaction calls go to BatchSender when the backend has it.
+//
+// Defaults that differ from go-ethereum: eth_estimateGas estimates against the
+// "pending" block when no block is given (go-ethereum: "latest"); eth_call with
+// state or block overrides is refused with invalid params. Any Content-Type is
+// accepted. GET answers 200 with an empty body (health check); OPTIONS answers
+// CORS pre-flight requests.
+package rpc
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ethereum/go-ethereum/core/types"
+	"github.com/valyala/fasthttp"
+)
+
+// Server is a JSON-RPC server over a Backend.
+type Server struct {
+	cfg     Config
+	b       Backend
+	batcher BatchSender // nil when the backend does not implement it
+	log     *slog.Logger
+	signer  types.Signer
+
+	chainIDJSON []byte // cached eth_chainId result
+
+	corsAll     bool
+	corsOrigins []string
+
+	baseCtx    context.Context
+	cancelBase context.CancelFunc
+
+	mu      sync.Mutex
+	srv     *fasthttp.Server
+	ln      net.Listener
+	serveCh chan error
+}
+
+// NewServer checks cfg and creates a server; Start makes it listen.
+func NewServer(cfg Config, b Backend, logger *slog.Logger) (*Server, error) {
+	if b == nil {
+		return nil, errors.New("rpc: nil backend")
+	}
+	if err := cfg.Check(); err != nil {
+		return nil, err
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{
+		cfg: cfg,
+		b:   b,
+		log: logger,
+	}
+	if bs, ok := b.(BatchSender); ok {
+		s.batcher = bs
+	}
+	if cc := b.ChainConfig(); cc != nil {
+		s.signer = types.LatestSigner(cc)
+	} else {
+		s.signer = types.LatestSignerForChainID(b.ChainID())
+	}
+	s.chainIDJSON = appendBigHex(nil, b.ChainID())
+	for _, o := range cfg.CORSOrigins {
+		if o == "*" {
+			s.corsAll = true
+		}
+		s.corsOrigins = append(s.corsOrigins, strings.ToLower(o))
+	}
+	s.baseCtx, s.cancelBase = context.WithCancel(context.Background())
+	return s, nil
+}
+
+// Start listens on Config.Addr and serves in the background.
+func (s *Server) Start() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.srv != nil {
+		return errors.New("rpc: server already started")
+	}
+	ln, err := net.Listen("tcp", s.cfg.Addr)
+	if err != nil {
+		return err
+	}
+	s.srv = &fasthttp.Server{
+		Handler:                       s.Handler(),
+		ErrorHandler:                  s.errorHandler,
+		Name:                          "kestrel",
+		ReadTimeout:                   s.cfg.ReadTimeout,
+		WriteTimeout:                  s.cfg.WriteTimeout,
+		IdleTimeout:                   s.cfg.IdleTimeout,
+		MaxRequestBodySize:            s.cfg.MaxBodyBytes,
+		NoDefaultServerHeader:         true,
+		DisablePreParseMultipartForm:  true,
+		DisableHeaderNamesNormalizing: false,
+		CloseOnShutdown:               true,
+	}
+	s.ln = ln
+	s.serveCh = make(chan error, 1)
+	srv := s.srv
+	go func() { s.serveCh <- srv.Serve(ln) }()
+	s.log.Info("JSON-RPC server started", "addr", ln.Addr().String())
+	return nil
+}
+
+// Addr is the bound address once started (useful with port 0), else Config.Addr.
+func (s *Server) Addr() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ln != nil {
+		return s.ln.Addr().String()
+	}
+	return s.cfg.Addr
+}
+
+// Stop stops accepting connections, cancels running requests (waiting
+// eth_sendRawTransactionSync calls return) and waits for open requests to finish
+// or ctx to expire.
+func (s *Server) Stop(ctx context.Context) error {
+	s.cancelBase()
+	s.mu.Lock()
+	srv, ch := s.srv, s.serveCh
+	s.mu.Unlock()
+	if srv == nil {
+		return nil
+	}
+	err := srv.ShutdownWithContext(ctx)
+	select {
+	case <-ch:
+	case <-ctx.Done():
+		if err == nil {
+			err = ctx.Err()
+		}
+	}
+	s.log.Info("JSON-RPC server stopped")
+	return err
+}
+
+// Handler returns the fasthttp request handler.
+func (s *Server) Handler() fasthttp.RequestHandler { return s.serveHTTP }
+
+// HandleBody answers one HTTP request body (a request or a batch) in-process. It
+// returns the response body; nil when nothing is to be answered (notifications).
+func (s *Server) HandleBody(ctx context.Context, body []byte) []byte {
+	out, _ := s.serveBody(ctx, body, nil)
+	if len(out) == 0 {
+		return nil
+	}
+	return out
+}
+
+var (
+	strContentTypeJSON = []byte("application/json")
+	strAllowMethods    = "POST, GET, OPTIONS"
+)
+
+func (s *Server) serveHTTP(ctx *fasthttp.RequestCtx) {
+	s.setCORS(ctx)
+	switch {
+	case ctx.IsPost():
+		body := ctx.PostBody()
+		// Build the answer in the response's own (pooled) body buffer.
+		buf := ctx.Response.SwapBody(nil)[:0]
+		var status int
+		buf, status = s.serveBody(s.baseCtx, body, buf)
+		ctx.Response.SwapBody(buf)
+		ctx.SetStatusCode(status)
+		ctx.Response.Header.SetContentTypeBytes(strContentTypeJSON)
+	case ctx.IsGet() || ctx.IsHead():
+		// Health check, as go-ethereum answers an empty GET.
+		ctx.SetStatusCode(fasthttp.StatusOK)
+		ctx.Response.Header.SetContentTypeBytes(strContentTypeJSON)
+	case ctx.IsOptions():
+		ctx.SetStatusCode(fasthttp.StatusNoContent)
+		ctx.Response.Header.Set("Allow", strAllowMethods)
+	default:
+		ctx.Response.Header.Set("Allow", strAllowMethods)
+		ctx.SetStatusCode(fasthttp.StatusMethodNotAllowed)
+		ctx.Response.Header.SetContentTypeBytes(strContentTypeJSON)
+		ctx.SetBody(appendErrorObject(nil, nil, CodeInvalidRequest, "method not allowed", nil))
+	}
+}
+
+// errorHandler answers requests fasthttp could not read, notably bodies over
+// MaxRequestBodySize, with a JSON-RPC error.
+func (s *Server) errorHandler(ctx *fasthttp.RequestCtx, err error) {
+	s.setCORS(ctx)
+	ctx.Response.Header.SetContentTypeBytes(strContentTypeJSON)
+	if errors.Is(err, fasthttp.ErrBodyTooLarge) {
+		ctx.SetStatusCode(fasthttp.StatusRequestEntityTooLarge)
+		ctx.SetBody(s.tooLarge(nil))
+		return
+	}
+	var netErr net.Error
+	if errors.As(err, &netErr) && netErr.Timeout() {
+		ctx.SetStatusCode(fasthttp.StatusRequestTimeout)
+		ctx.SetBody(appendErrorObject(nil, nil, CodeInvalidRequest, "request timeout", nil))
+		return
+	}
+	ctx.SetStatusCode(fasthttp.StatusBadRequest)
+	ctx.SetBody(appendErrorObject(nil, nil, CodeInvalidRequest, "bad request: "+err.Error(), nil))
+}
+
+func (s *Server) tooLarge(dst []byte) []byte {
+	msg := "request body too large (max " + string(appendUint(nil, uint64(s.cfg.MaxBodyBytes))) + " bytes)"
+	return appendErrorObject(dst, nil, CodeInvalidRequest, msg, nil)
+}
+
+func (s *Server) setCORS(ctx *fasthttp.RequestCtx) {
+	if len(s.corsOrigins) == 0 {
+		return
+	}
+	origin := ctx.Request.Header.Peek("Origin")
+	if len(origin) == 0 {
+		return
+	}
+	h := &ctx.Response.Header
+	if s.corsAll {
+		h.Set("Access-Control-Allow-Origin", "*")
+	} else {
+		o := strings.ToLower(string(origin))
+		if !slices.Contains(s.corsOrigins, o) {
+			return
+		}
+		h.SetBytesV("Access-Control-Allow-Origin", origin)
+		h.Add("Vary", "Origin")
+	}
+	if ctx.IsOptions() {
+		h.Set("Access-Control-Allow-Methods", strAllowMethods)
+		if req := ctx.Request.Header.Peek("Access-Control-Request-Headers"); len(req) > 0 {
+			h.SetBytesV("Access-Control-Allow-Headers", req)
+		} else {
+			h.Set("Access-Control-Allow-Headers", "Content-Type")
+		}
+		h.Set("Access-Control-Max-Age", "600")
+	}
+}
+
+// syncTimeout resolves the eth_sendRawTransactionSync wait for a requested
+// timeout in milliseconds (0: none requested).
+func (s *Server) syncTimeout(ms uint64) time.Duration {
+	max := s.cfg.SyncSendMaxTimeout
+	if ms == 0 {
+		return min(DefaultSyncSendTimeout, max)
+	}
+	if ms > uint64(max/time.Millisecond) {
+		return max
+	}
+	return time.Duration(ms) * time.Millisecond
+}

@@ -1,0 +1,174 @@
+package sequencer
+
+import (
+	"sync"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/core/types"
+
+	"github.com/kestrel-l2/kestrel/core/chain"
+)
+
+// openBlock is the EVM block being built. The loop goroutine owns it; readers get
+// an immutable pendingBlock.
+type openBlock struct {
+	env        chain.BlockEnv
+	firstMini  uint64 // 0 until the first mini-block
+	lastMini   uint64
+	txs        []*types.Transaction
+	senders    []common.Address
+	receipts   []*chain.Receipt
+	diffs      []*chain.StateDiff
+	gasUsed    uint64
+	miniCount  uint32
+	parentDone bool // the EIP-2935 call has run in this block
+	openedAtMs uint64
+}
+
+// pendingBlock is what readers see of the open block after a durable mini-block.
+// Its slices are prefixes of append-only slices and are never written again.
+type pendingBlock struct {
+	env       chain.BlockEnv
+	txs       []*types.Transaction
+	senders   []common.Address
+	receipts  []*chain.Receipt
+	miniIndex uint64
+	// parentDone: the EIP-2935 parent-hash write is in this state.
+	parentDone bool
+}
+
+// sealed is a sealed block kept in memory.
+type sealed struct {
+	header    *types.Header
+	hash      common.Hash
+	sig       []byte
+	firstMini uint64
+	lastMini  uint64
+	txs       []*types.Transaction
+	senders   []common.Address
+	receipts  []*chain.Receipt
+}
+
+type txLoc struct {
+	block uint64
+	index int
+}
+
+// chainIndex is the shared in-memory view of the chain: recent sealed blocks,
+// the pending block and a transaction index over both. Safe for concurrent use.
+type chainIndex struct {
+	mu       sync.RWMutex
+	recent   int
+	blocks   map[uint64]*sealed
+	byHash   map[common.Hash]uint64
+	head     uint64 // newest sealed block
+	pending  *pendingBlock
+	txs      map[common.Hash]txLoc
+	sealedCh chan struct{} // closed and replaced on every seal
+}
+
+func newChainIndex(recent int) *chainIndex {
+	return &chainIndex{
+		recent: recent, blocks: make(map[uint64]*sealed), byHash: make(map[common.Hash]uint64),
+		txs: make(map[common.Hash]txLoc), sealedCh: make(chan struct{}),
+	}
+}
+
+// addSealed records a sealed block as the new head and forgets old ones.
+func (c *chainIndex) addSealed(b *sealed) {
+	c.mu.Lock()
+	n := b.header.Number.Uint64()
+	c.blocks[n] = b
+	c.byHash[b.hash] = n
+	if n > c.head || len(c.blocks) == 1 {
+		c.head = n
+	}
+	for i, tx := range b.txs {
+		c.txs[tx.Hash()] = txLoc{block: n, index: i}
+	}
+	if n >= uint64(c.recent) {
+		if old, ok := c.blocks[n-uint64(c.recent)]; ok {
+			delete(c.blocks, n-uint64(c.recent))
+			delete(c.byHash, old.hash)
+			for _, tx := range old.txs {
+				if loc, ok := c.txs[tx.Hash()]; ok && loc.block == old.header.Number.Uint64() {
+					delete(c.txs, tx.Hash())
+				}
+			}
+		}
+	}
+	close(c.sealedCh)
+	c.sealedCh = make(chan struct{})
+	c.mu.Unlock()
+}
+
+func (c *chainIndex) setPending(p *pendingBlock, newTxs []*types.Transaction, firstIdx int) {
+	c.mu.Lock()
+	c.pending = p
+	for i, tx := range newTxs {
+		c.txs[tx.Hash()] = txLoc{block: p.env.Number, index: firstIdx + i}
+	}
+	c.mu.Unlock()
+}
+
+func (c *chainIndex) getPending() *pendingBlock {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.pending
+}
+
+func (c *chainIndex) headNumber() uint64 {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.head
+}
+
+func (c *chainIndex) block(n uint64) *sealed {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.blocks[n]
+}
+
+func (c *chainIndex) numberOf(hash common.Hash) (uint64, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	n, ok := c.byHash[hash]
+	return n, ok
+}
+
+func (c *chainIndex) lookupTx(hash common.Hash) (txLoc, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	loc, ok := c.txs[hash]
+	return loc, ok
+}
+
+// waitSealed blocks until block n is sealed or stop closes, and returns its hash.
+func (c *chainIndex) waitSealed(n uint64, stop <-chan struct{}) (common.Hash, bool) {
+	for {
+		c.mu.RLock()
+		b, ok := c.blocks[n]
+		head, ch := c.head, c.sealedCh
+		c.mu.RUnlock()
+		if ok {
+			return b.hash, true
+		}
+		if head >= n && len(c.blocks) > 0 {
+			return common.Hash{}, false // sealed but no longer recent
+		}
+		select {
+		case <-ch:
+		case <-stop:
+			return common.Hash{}, false
+		}
+	}
+}
+
+func (c *chainIndex) pendingNumber() uint64 {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if c.pending == nil {
+		return 0
+	}
+	return c.pending.env.Number
+}

@@ -1,0 +1,427 @@
+package sequencer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/big"
+	"sync"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/core/types"
+	"github.com/ethereum/go-ethereum/params"
+	"github.com/holiman/uint256"
+
+	"github.com/kestrel-l2/kestrel/core/chain"
+	"github.com/kestrel-l2/kestrel/core/exec"
+	"github.com/kestrel-l2/kestrel/core/state"
+	"github.com/kestrel-l2/kestrel/mempool"
+	"github.com/kestrel-l2/kestrel/rpc"
+	"github.com/kestrel-l2/kestrel/store"
+)
+
+// loopStats are counters the loop keeps for logs and metrics.
+type loopStats struct {
+	mu         sync.Mutex
+	miniBlocks uint64
+	txs        uint64
+	lastLog    time.Time
+	execTime   time.Duration
+	syncTime   time.Duration
+}
+
+// loop runs mini-blocks every MiniBlockInterval and closes blocks every
+// BlockInterval until Stop.
+func (s *Sequencer) loop() {
+	defer s.wg.Done()
+	defer close(s.sealJobs)
+	ticker := time.NewTicker(s.cfg.MiniBlockInterval)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-ticker.C:
+		}
+		if err := s.tick(); err != nil {
+			s.fail(err)
+			return
+		}
+	}
+}
+
+func nowMs() uint64 { return uint64(time.Now().UnixMilli()) }
+
+// tick closes the block when its time is up, then runs one mini-block.
+func (s *Sequencer) tick() error {
+	if nowMs() >= s.open.openedAtMs+uint64(s.cfg.BlockInterval.Milliseconds()) {
+		if err := s.closeBlock(); err != nil {
+			return err
+		}
+	}
+	return s.miniBlock(false)
+}
+
+// parentHashFor returns the parent hash of the open block if it is known now.
+func (s *Sequencer) parentHash() (common.Hash, bool) {
+	parent := s.open.env.Number - 1
+	if b := s.index.block(parent); b != nil {
+		return b.hash, true
+	}
+	return common.Hash{}, false
+}
+
+// waitParent blocks until the open block's parent is sealed.
+func (s *Sequencer) waitParent(n uint64) common.Hash {
+	h, _ := s.index.waitSealed(n, s.stop)
+	return h
+}
+
+// getHash answers BLOCKHASH for the open block (or an older block env).
+func (s *Sequencer) getHash(n uint64) common.Hash {
+	if b := s.index.block(n); b != nil {
+		return b.hash
+	}
+	if n+1 == s.index.pendingNumber() {
+		return s.waitParent(n)
+	}
+	if rec, err := s.storeBlock(n); err == nil {
+		return rec.Header.Hash()
+	}
+	return common.Hash{}
+}
+
+func (s *Sequencer) execEnv(env chain.BlockEnv) *exec.Env {
+	return &exec.Env{Config: s.chainCf, Block: env, GetHash: s.getHash}
+}
+
+// lazyParentSlot is the EIP-2935 slot of the open block's parent, readable before
+// the parent hash is known (reads wait for it).
+func (s *Sequencer) lazyParentSlot(number uint64) *state.LazySlot {
+	parent := number - 1
+	var key common.Hash
+	new(big.Int).SetUint64(parent % params.HistoryServeWindow).FillBytes(key[:])
+	return &state.LazySlot{Addr: params.HistoryStorageAddress, Key: key, Get: func() common.Hash { return s.waitParent(parent) }}
+}
+
+// miniBlock executes one mini-block. force runs it even without transactions
+// (block close needs the EIP-2935 call in).
+func (s *Sequencer) miniBlock(force bool) error {
+	ob := s.open
+	req := &exec.Request{GasUsed: ob.gasUsed}
+	if ob.miniCount == 0 {
+		req.BeaconRoot = true
+	}
+	if !ob.parentDone {
+		if h, ok := s.parentHash(); ok {
+			req.ParentHash = &h
+		} else {
+			req.Lazy = s.lazyParentSlot(ob.env.Number)
+		}
+	}
+	if ob.gasUsed+params.TxGas <= ob.env.GasLimit {
+		for _, t := range s.pool.Ready(s.cfg.MaxMiniBlockTxs, ob.env.GasLimit-ob.gasUsed) {
+			req.Txs = append(req.Txs, exec.Tx{Tx: t.Tx, Sender: t.Sender})
+		}
+	}
+	if len(req.Txs) == 0 && !req.BeaconRoot && req.ParentHash == nil && !force {
+		return nil
+	}
+	start := time.Now()
+	res, err := s.exec.Execute(context.Background(), s.state.Head(), s.execEnv(ob.env), req)
+	if err != nil {
+		return fmt.Errorf("execute mini-block: %w", err)
+	}
+	execTime := time.Since(start)
+	for _, r := range res.Rejected {
+		if !r.Retry {
+			s.pool.Drop(r.Tx.Tx.Hash(), r.Err)
+			s.waiters.fail(r.Tx.Tx.Hash(), r.Err)
+			s.log.Debug("Dropped transaction at execution", "hash", r.Tx.Tx.Hash(), "err", r.Err)
+		}
+	}
+	if len(res.Txs) == 0 && !req.BeaconRoot && req.ParentHash == nil && !force {
+		return nil
+	}
+	mb := &chain.MiniBlock{
+		Index: s.lastIndex + 1, IndexInBlock: ob.miniCount, TimestampMs: nowMs(), Env: ob.env,
+		BeaconRootCall: req.BeaconRoot, ParentHashCall: req.ParentHash != nil, Receipts: res.Receipts, Diff: res.Diff,
+	}
+	if req.ParentHash != nil {
+		mb.ParentHash = *req.ParentHash
+	}
+	for _, t := range res.Txs {
+		mb.Txs = append(mb.Txs, t.Tx)
+		mb.Senders = append(mb.Senders, t.Sender)
+	}
+	if err := mb.Sign(s.key); err != nil {
+		return fmt.Errorf("sign mini-block: %w", err)
+	}
+	raw, err := mb.MarshalBinary()
+	if err != nil {
+		return fmt.Errorf("encode mini-block: %w", err)
+	}
+	syncStart := time.Now()
+	if err := s.store.AppendMiniBlock(mb, raw); err != nil {
+		return fmt.Errorf("append mini-block %d: %w", mb.Index, err)
+	}
+	syncTime := time.Since(syncStart)
+	// Durable: from here on the mini-block may be seen and answered.
+	s.applyMiniBlock(mb)
+	hashes := make([]common.Hash, len(mb.Txs))
+	for i, tx := range mb.Txs {
+		hashes[i] = tx.Hash()
+	}
+	s.pool.Included(hashes)
+	s.answerWaiters(mb)
+	s.stats.record(len(mb.Txs), execTime, syncTime, s.log)
+	return nil
+}
+
+// applyMiniBlock makes a durable mini-block the head: state, open block, pending
+// view. Used by the loop and by recovery.
+func (s *Sequencer) applyMiniBlock(mb *chain.MiniBlock) {
+	ob := s.open
+	s.state.Commit(mb.Index, mb.Diff)
+	s.lastIndex = mb.Index
+	if ob.miniCount == 0 {
+		ob.firstMini = mb.Index
+	}
+	ob.lastMini = mb.Index
+	ob.miniCount++
+	if mb.ParentHashCall {
+		ob.parentDone = true
+	}
+	first := len(ob.txs)
+	ob.txs = append(ob.txs, mb.Txs...)
+	ob.senders = append(ob.senders, mb.Senders...)
+	ob.receipts = append(ob.receipts, mb.Receipts...)
+	ob.diffs = append(ob.diffs, mb.Diff)
+	if n := len(mb.Receipts); n > 0 {
+		ob.gasUsed = mb.Receipts[n-1].CumulativeGasUsed
+	}
+	s.index.setPending(&pendingBlock{env: ob.env, txs: ob.txs[:len(ob.txs):len(ob.txs)], senders: ob.senders[:len(ob.senders):len(ob.senders)],
+		receipts: ob.receipts[:len(ob.receipts):len(ob.receipts)], miniIndex: mb.Index, parentDone: ob.parentDone}, mb.Txs, first)
+}
+
+func (s *Sequencer) answerWaiters(mb *chain.MiniBlock) {
+	if s.waiters.empty() {
+		return
+	}
+	p := s.index.getPending()
+	full := chain.FullReceipts(p.env, common.Hash{}, p.txs, p.senders, p.receipts)
+	base := len(p.txs) - len(mb.Txs)
+	for i, tx := range mb.Txs {
+		s.waiters.deliver(tx.Hash(), &rpc.ReceiptInfo{Receipt: full[base+i], Tx: tx, From: mb.Senders[i]})
+	}
+}
+
+// closeBlock seals the open block: it makes sure the EIP-2935 call ran, hands the
+// block to the sealer and opens the next one.
+func (s *Sequencer) closeBlock() error {
+	ob := s.open
+	if !ob.parentDone || ob.miniCount == 0 {
+		// The parent hash must be in this block: wait for the sealer.
+		if _, ok := s.index.waitSealed(ob.env.Number-1, s.stop); !ok {
+			return errors.New("stopped while waiting for the parent block")
+		}
+		if err := s.miniBlock(true); err != nil {
+			return err
+		}
+	}
+	job := &sealJob{env: ob.env, firstMini: ob.firstMini, lastMini: ob.lastMini, txs: ob.txs, senders: ob.senders,
+		receipts: ob.receipts, diff: chain.MergeDiffs(ob.diffs)}
+	select {
+	case s.sealJobs <- job:
+	case <-s.stop:
+		return nil
+	}
+	if s.cfg.SnapshotEvery > 0 && ob.env.Number >= s.lastSnap+s.cfg.SnapshotEvery && s.state.CanDump() {
+		if err := s.writeSnapshot(ob.env.Number); err != nil {
+			s.log.Error("State snapshot failed", "block", ob.env.Number, "err", err)
+		}
+	}
+	s.openNext(ob.env, ob.gasUsed)
+	s.pool.SetEnv(s.poolEnv())
+	return nil
+}
+
+// openNext opens the block after one with env and gas used.
+func (s *Sequencer) openNext(prev chain.BlockEnv, gasUsed uint64) {
+	now := nowMs()
+	t := now / 1000
+	if t <= prev.Time {
+		t = prev.Time + 1
+	}
+	n := prev.Number + 1
+	s.open = &openBlock{
+		env: chain.BlockEnv{Number: n, Time: t, BaseFee: s.genesis.NextBaseFee(gasUsed, prev.GasLimit, prev.BaseFee),
+			GasLimit: s.genesis.GasLimit, Coinbase: s.genesis.Coinbase, Random: chain.RandomFor(s.genesis.ChainID, n)},
+		openedAtMs: now,
+	}
+	s.index.setPending(&pendingBlock{env: s.open.env, miniIndex: s.lastIndex}, nil, 0)
+}
+
+func (s *Sequencer) writeSnapshot(block uint64) error {
+	start := time.Now()
+	meta := store.SnapshotMeta{ID: block, MiniIndex: s.lastIndex, Block: block}
+	err := s.store.WriteSnapshot(meta, func(emit func(*store.SnapshotAccount) error) error {
+		return s.state.Dump(func(addr common.Address, acct *state.Account, code []byte, storage map[common.Hash]common.Hash) error {
+			bal := acct.Balance
+			return emit(&store.SnapshotAccount{Address: addr, Nonce: acct.Nonce, Balance: &bal, CodeHash: acct.CodeHash, Code: code, Storage: storage})
+		})
+	})
+	if err != nil {
+		return err
+	}
+	s.lastSnap = block
+	s.log.Info("Wrote state snapshot", "block", block, "miniBlock", s.lastIndex, "accounts", s.state.Stats().Accounts, "elapsed", time.Since(start))
+	return nil
+}
+
+// sealJob is a closed block waiting for its state root.
+type sealJob struct {
+	env       chain.BlockEnv
+	firstMini uint64
+	lastMini  uint64
+	txs       []*types.Transaction
+	senders   []common.Address
+	receipts  []*chain.Receipt
+	diff      *chain.StateDiff
+}
+
+// sealLoop computes roots and seals blocks in order, off the mini-block loop.
+func (s *Sequencer) sealLoop() {
+	defer s.wg.Done()
+	for job := range s.sealJobs {
+		if err := s.seal(job); err != nil {
+			s.sealErr.Store(&err)
+			s.fail(err)
+			// Drain so that the loop never blocks on a dead sealer.
+			for range s.sealJobs {
+			}
+			return
+		}
+	}
+}
+
+// seal folds the block's diff into the tries, builds, signs and stores the header.
+func (s *Sequencer) seal(job *sealJob) error {
+	start := time.Now()
+	root, err := s.merkle.Apply(job.env.Number, job.diff)
+	if err != nil {
+		return fmt.Errorf("state root of block %d: %w", job.env.Number, err)
+	}
+	parent := s.index.block(job.env.Number - 1)
+	if parent == nil {
+		return fmt.Errorf("parent of block %d not sealed", job.env.Number)
+	}
+	full := chain.FullReceipts(job.env, common.Hash{}, job.txs, job.senders, job.receipts)
+	header := chain.SealHeader(s.genesis, job.env, parent.hash, root, job.txs, full)
+	signed, err := chain.SignHeader(header, s.key)
+	if err != nil {
+		return err
+	}
+	rec := &store.BlockRecord{Header: header, Signature: signed.Signature, FirstMini: job.firstMini, LastMini: job.lastMini}
+	if err := s.store.PutBlock(rec); err != nil {
+		return fmt.Errorf("store block %d: %w", job.env.Number, err)
+	}
+	s.index.addSealed(&sealed{header: header, hash: header.Hash(), sig: signed.Signature, firstMini: job.firstMini,
+		lastMini: job.lastMini, txs: job.txs, senders: job.senders, receipts: job.receipts})
+	s.log.Debug("Sealed block", "number", job.env.Number, "hash", header.Hash(), "txs", len(job.txs), "gas", header.GasUsed,
+		"root", root, "elapsed", time.Since(start))
+	return nil
+}
+
+func (st *loopStats) record(txs int, execTime, syncTime time.Duration, log interface{ Info(string, ...any) }) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	st.miniBlocks++
+	st.txs += uint64(txs)
+	st.execTime += execTime
+	st.syncTime += syncTime
+	if time.Since(st.lastLog) >= 10*time.Second {
+		if st.txs > 0 {
+			log.Info("Mini-blocks", "count", st.miniBlocks, "txs", st.txs, "exec", st.execTime, "fsync", st.syncTime)
+		}
+		st.miniBlocks, st.txs, st.execTime, st.syncTime = 0, 0, 0, 0
+		st.lastLog = time.Now()
+	}
+}
+
+// poolState is the pending state the mempool validates against.
+type poolState struct{ s *Sequencer }
+
+func (p poolState) Nonce(addr common.Address) uint64 {
+	v := p.s.state.View()
+	defer v.Release()
+	a, _ := v.Account(addr)
+	return a.Nonce
+}
+
+func (p poolState) Balance(addr common.Address) *uint256.Int {
+	v := p.s.state.View()
+	defer v.Release()
+	a, _ := v.Account(addr)
+	return &a.Balance
+}
+
+var _ mempool.State = poolState{}
+
+// waiters are eth_sendRawTransactionSync calls waiting for their receipt.
+type waiters struct {
+	mu sync.Mutex
+	m  map[common.Hash][]chan waitResult
+}
+
+type waitResult struct {
+	receipt *rpc.ReceiptInfo
+	err     error
+}
+
+func newWaiters() *waiters { return &waiters{m: make(map[common.Hash][]chan waitResult)} }
+
+func (w *waiters) empty() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.m) == 0
+}
+
+func (w *waiters) add(h common.Hash) chan waitResult {
+	ch := make(chan waitResult, 1)
+	w.mu.Lock()
+	w.m[h] = append(w.m[h], ch)
+	w.mu.Unlock()
+	return ch
+}
+
+func (w *waiters) remove(h common.Hash, ch chan waitResult) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	list := w.m[h]
+	for i, c := range list {
+		if c == ch {
+			list = append(list[:i], list[i+1:]...)
+			break
+		}
+	}
+	if len(list) == 0 {
+		delete(w.m, h)
+	} else {
+		w.m[h] = list
+	}
+}
+
+func (w *waiters) deliver(h common.Hash, r *rpc.ReceiptInfo) { w.send(h, waitResult{receipt: r}) }
+func (w *waiters) fail(h common.Hash, err error)             { w.send(h, waitResult{err: err}) }
+
+func (w *waiters) send(h common.Hash, r waitResult) {
+	w.mu.Lock()
+	list := w.m[h]
+	delete(w.m, h)
+	w.mu.Unlock()
+	for _, ch := range list {
+		ch <- r
+	}
+}

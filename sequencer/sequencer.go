@@ -1,0 +1,271 @@
+// Package sequencer is the sequencer role: it orders transactions from the
+// mempool into 10 ms mini-blocks, executes them on the in-RAM state, makes each
+// mini-block durable before anything about it is answered, and seals ~1 s EVM
+// blocks whose state roots are computed off the mini-block loop.
+package sequencer
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/ethereum/go-ethereum/params"
+
+	"github.com/kestrel-l2/kestrel/core/chain"
+	"github.com/kestrel-l2/kestrel/core/exec"
+	"github.com/kestrel-l2/kestrel/core/state"
+	"github.com/kestrel-l2/kestrel/mempool"
+	"github.com/kestrel-l2/kestrel/rpc"
+	"github.com/kestrel-l2/kestrel/store"
+)
+
+// Version is reported by web3_clientVersion.
+const Version = "kestrel/v0.1.0"
+
+// DevSequencerKey is the sequencer signing key of the dev chain: the dev
+// mnemonic's account 9. Public knowledge; never use it on a real network.
+func DevSequencerKey() *ecdsa.PrivateKey { return chain.DevAccounts()[9].Key }
+
+// Sequencer is the sequencer node.
+type Sequencer struct {
+	cfg     Config
+	log     *slog.Logger
+	genesis *chain.Genesis
+	chainCf *params.ChainConfig
+	key     *ecdsa.PrivateKey
+	signer  common.Address
+	tmpDir  string
+
+	store  *store.Store
+	state  *state.State
+	merkle *state.Merkle
+	exec   exec.Executor
+	pool   *mempool.Pool
+	index  *chainIndex
+	rpc    *rpc.Server
+
+	open      *openBlock    // loop goroutine only
+	lastIndex uint64        // newest mini-block index, loop goroutine only
+	lastSnap  uint64        // block of the newest snapshot
+	sealJobs  chan *sealJob // loop -> sealer
+	sealErr   atomic.Pointer[error]
+	waiters   *waiters
+	stop      chan struct{}
+	wg        sync.WaitGroup
+	started   atomic.Bool
+	stopped   atomic.Bool
+	stopOnce  sync.Once
+	fatal     chan error
+	stats     loopStats
+}
+
+// New builds a sequencer from cfg: it opens (or creates) the chain in the data
+// directory and restores its state, but starts nothing.
+func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Sequencer, error) {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	if err := cfg.Check(); err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	s := &Sequencer{cfg: cfg, log: logger, exec: exec.Sequential{}, index: newChainIndex(cfg.RecentBlocks),
+		sealJobs: make(chan *sealJob, 16), waiters: newWaiters(), stop: make(chan struct{}), fatal: make(chan error, 1)}
+	steps := []struct {
+		name string
+		fn   func(context.Context) error
+	}{
+		{"genesis", s.initGenesis},
+		{"key", s.initKey},
+		{"store", s.initStore},
+		{"chain", s.initChain},
+		{"mempool", s.initMempool},
+		{"rpc", s.initRPC},
+	}
+	for _, step := range steps {
+		if err := step.fn(ctx); err != nil {
+			s.closeStore()
+			return nil, fmt.Errorf("init %s: %w", step.name, err)
+		}
+	}
+	return s, nil
+}
+
+func (s *Sequencer) initGenesis(context.Context) error {
+	if s.cfg.GenesisFile == "" {
+		s.genesis = chain.DevGenesis()
+	} else {
+		g, err := chain.LoadGenesis(s.cfg.GenesisFile)
+		if err != nil {
+			return err
+		}
+		s.genesis = g
+	}
+	s.chainCf = s.genesis.ChainConfig()
+	return nil
+}
+
+func (s *Sequencer) initKey(context.Context) error {
+	if s.cfg.KeyFile == "" {
+		s.key = DevSequencerKey()
+		s.log.Warn("Using the public dev sequencer key; set --sequencer.key for anything but a dev chain")
+	} else {
+		data, err := os.ReadFile(s.cfg.KeyFile)
+		if err != nil {
+			return fmt.Errorf("read key file: %w", err)
+		}
+		key, err := crypto.HexToECDSA(strings.TrimPrefix(strings.TrimSpace(string(data)), "0x"))
+		if err != nil {
+			return fmt.Errorf("key file %s: %w", s.cfg.KeyFile, err)
+		}
+		s.key = key
+	}
+	s.signer = crypto.PubkeyToAddress(s.key.PublicKey)
+	return nil
+}
+
+func (s *Sequencer) initStore(context.Context) error {
+	dir := s.cfg.DataDir
+	if dir == "" {
+		tmp, err := os.MkdirTemp("", "kestrel-")
+		if err != nil {
+			return err
+		}
+		s.tmpDir, dir = tmp, tmp
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	st, err := store.Open(dir+"/chain", store.Options{CacheBytes: 64 << 20})
+	if err != nil {
+		return err
+	}
+	s.store = st
+	return nil
+}
+
+func (s *Sequencer) initChain(ctx context.Context) error {
+	want, err := json.Marshal(s.genesis)
+	if err != nil {
+		return err
+	}
+	have, err := s.store.Genesis()
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return s.createChain(want)
+	case err != nil:
+		return err
+	}
+	var stored chain.Genesis
+	if err := json.Unmarshal(have, &stored); err != nil {
+		return fmt.Errorf("stored genesis: %w", err)
+	}
+	again, _ := json.Marshal(&stored)
+	if string(again) != string(want) {
+		return errors.New("the data directory holds a chain with a different genesis; use another --datadir or the same genesis")
+	}
+	return s.recoverChain(ctx)
+}
+
+func (s *Sequencer) initMempool(context.Context) error {
+	pool, err := mempool.New(s.cfg.Mempool, s.poolEnv(), poolState{s})
+	if err != nil {
+		return err
+	}
+	s.pool = pool
+	return nil
+}
+
+func (s *Sequencer) initRPC(context.Context) error {
+	srv, err := rpc.NewServer(s.cfg.RPC, &backend{s}, s.log.With("component", "rpc"))
+	if err != nil {
+		return err
+	}
+	s.rpc = srv
+	return nil
+}
+
+func (s *Sequencer) poolEnv() mempool.Env {
+	return mempool.Env{ChainConfig: s.chainCf, BlockNumber: s.open.env.Number, Time: s.open.env.Time,
+		BaseFee: s.open.env.BaseFee, GasLimit: s.open.env.GasLimit}
+}
+
+// Start starts the mini-block loop, the sealer and the RPC server.
+func (s *Sequencer) Start(ctx context.Context) error {
+	if !s.started.CompareAndSwap(false, true) {
+		return errors.New("already started")
+	}
+	s.wg.Add(2)
+	go s.sealLoop()
+	go s.loop()
+	if err := s.rpc.Start(); err != nil {
+		_ = s.Stop(ctx)
+		return fmt.Errorf("start rpc: %w", err)
+	}
+	s.log.Info("Sequencer started", "chainId", s.genesis.ChainID, "fork", s.genesis.Fork, "rpc", "http://"+s.rpc.Addr(),
+		"signer", s.signer, "block", s.open.env.Number, "miniBlock", s.lastIndex)
+	return nil
+}
+
+// Stop stops the RPC server, lets the loop finish its mini-block, seals what is
+// queued and closes the store. It returns every component's error.
+func (s *Sequencer) Stop(ctx context.Context) error {
+	var errs []error
+	s.stopOnce.Do(func() {
+		if s.rpc != nil && s.started.Load() {
+			errs = append(errs, s.rpc.Stop(ctx))
+		}
+		close(s.stop)
+		s.wg.Wait()
+		if p := s.sealErr.Load(); p != nil {
+			errs = append(errs, *p)
+		}
+		errs = append(errs, s.closeStore())
+		if s.tmpDir != "" {
+			errs = append(errs, os.RemoveAll(s.tmpDir))
+		}
+		s.stopped.Store(true)
+	})
+	return errors.Join(errs...)
+}
+
+// Stopped reports whether Stop has completed.
+func (s *Sequencer) Stopped() bool { return s.stopped.Load() }
+
+// Fatal delivers an error that stopped the node from working (a failed durable
+// write); the caller should stop it.
+func (s *Sequencer) Fatal() <-chan error { return s.fatal }
+
+func (s *Sequencer) closeStore() error {
+	if s.store == nil {
+		return nil
+	}
+	err := s.store.Close()
+	s.store = nil
+	return err
+}
+
+// RPCAddr is the bound JSON-RPC address.
+func (s *Sequencer) RPCAddr() string { return s.rpc.Addr() }
+
+// Genesis is the chain's genesis.
+func (s *Sequencer) Genesis() *chain.Genesis { return s.genesis }
+
+// Signer is the sequencer's signing address.
+func (s *Sequencer) Signer() common.Address { return s.signer }
+
+func (s *Sequencer) fail(err error) {
+	s.log.Error("Sequencer halted", "err", err)
+	select {
+	case s.fatal <- err:
+	default:
+	}
+}

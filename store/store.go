@@ -1,0 +1,258 @@
+// Package store is Kestrel's durable log on pebble: mini-blocks (appended with one
+// synced write each, before anything about them leaves the process), sealed block
+// headers, the transaction index and periodic state snapshots.
+//
+// Key layout (all integers big-endian):
+//
+//	"g"                     genesis JSON
+//	"m" index(8)            mini-block (chain.MiniBlock binary)
+//	"h" number(8)           sealed block record
+//	"H" hash(32)            block number of a sealed block hash
+//	"t" txhash(32)          mini-block index(8) + position(4)
+//	"S"                     snapshot list (newest last)
+//	"s" id(8) kind(1) ...   snapshot data: 'a' addr -> account, 's' addr key -> value, 'c' hash -> code
+package store
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/core/types"
+	"github.com/ethereum/go-ethereum/rlp"
+
+	"github.com/kestrel-l2/kestrel/core/chain"
+)
+
+// ErrNotFound is returned for a key the store does not hold.
+var ErrNotFound = errors.New("not found")
+
+// Store is the durable log. Its methods are safe for concurrent use.
+type Store struct {
+	db *pebble.DB
+}
+
+// Options tune pebble.
+type Options struct {
+	// CacheBytes is pebble's block cache size.
+	CacheBytes int64
+	// Logger receives pebble's own log lines (nil: discarded).
+	Logger *slog.Logger
+}
+
+type slogAdapter struct{ l *slog.Logger }
+
+func (a slogAdapter) Infof(format string, args ...any)  { a.l.Debug(fmt.Sprintf(format, args...)) }
+func (a slogAdapter) Errorf(format string, args ...any) { a.l.Error(fmt.Sprintf(format, args...)) }
+func (a slogAdapter) Fatalf(format string, args ...any) {
+	a.l.Error(fmt.Sprintf(format, args...))
+	panic(fmt.Sprintf(format, args...))
+}
+
+// Open opens (creating if needed) the store in dir.
+func Open(dir string, o Options) (*Store, error) {
+	opts := &pebble.Options{}
+	if o.CacheBytes > 0 {
+		c := pebble.NewCache(o.CacheBytes)
+		defer c.Unref()
+		opts.Cache = c
+	}
+	if o.Logger != nil {
+		opts.Logger = slogAdapter{o.Logger}
+	} else {
+		opts.Logger = slogAdapter{slog.New(slog.NewTextHandler(io.Discard, nil))}
+	}
+	db, err := pebble.Open(dir, opts)
+	if err != nil {
+		return nil, fmt.Errorf("open pebble at %s: %w", dir, err)
+	}
+	return &Store{db: db}, nil
+}
+
+// Close closes the store.
+func (s *Store) Close() error { return s.db.Close() }
+
+func key(prefix byte, parts ...[]byte) []byte {
+	k := []byte{prefix}
+	for _, p := range parts {
+		k = append(k, p...)
+	}
+	return k
+}
+
+func u64(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }
+
+func (s *Store) get(k []byte) ([]byte, error) {
+	v, closer, err := s.db.Get(k)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := common.CopyBytes(v)
+	closer.Close()
+	return out, nil
+}
+
+// Genesis returns the stored genesis JSON, or ErrNotFound for a new store.
+func (s *Store) Genesis() ([]byte, error) { return s.get([]byte("g")) }
+
+// PutGenesis records the genesis JSON (synced).
+func (s *Store) PutGenesis(data []byte) error { return s.db.Set([]byte("g"), data, pebble.Sync) }
+
+// AppendMiniBlock durably writes a mini-block and its transaction index in one
+// synced batch. When it returns nil the mini-block survives a crash.
+func (s *Store) AppendMiniBlock(mb *chain.MiniBlock, raw []byte) error {
+	b := s.db.NewBatch()
+	defer b.Close()
+	if err := b.Set(key('m', u64(mb.Index)), raw, nil); err != nil {
+		return err
+	}
+	for i, tx := range mb.Txs {
+		h := tx.Hash()
+		loc := binary.BigEndian.AppendUint32(u64(mb.Index), uint32(i))
+		if err := b.Set(key('t', h[:]), loc, nil); err != nil {
+			return err
+		}
+	}
+	return b.Commit(pebble.Sync)
+}
+
+// MiniBlock reads a mini-block.
+func (s *Store) MiniBlock(index uint64) (*chain.MiniBlock, error) {
+	raw, err := s.get(key('m', u64(index)))
+	if err != nil {
+		return nil, err
+	}
+	mb := new(chain.MiniBlock)
+	if err := mb.UnmarshalBinary(raw); err != nil {
+		return nil, fmt.Errorf("mini-block %d: %w", index, err)
+	}
+	return mb, nil
+}
+
+// LastMiniBlock is the highest stored mini-block index (0 when none).
+func (s *Store) LastMiniBlock() (uint64, error) {
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte("m"), UpperBound: []byte("n")})
+	if err != nil {
+		return 0, err
+	}
+	defer it.Close()
+	if !it.Last() {
+		return 0, it.Error()
+	}
+	k := it.Key()
+	if len(k) != 9 {
+		return 0, fmt.Errorf("malformed mini-block key %x", k)
+	}
+	return binary.BigEndian.Uint64(k[1:]), nil
+}
+
+// MiniBlocks calls fn for each stored mini-block with index >= from, in order.
+func (s *Store) MiniBlocks(from uint64, fn func(*chain.MiniBlock) error) error {
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: key('m', u64(from)), UpperBound: []byte("n")})
+	if err != nil {
+		return err
+	}
+	defer it.Close()
+	for it.First(); it.Valid(); it.Next() {
+		mb := new(chain.MiniBlock)
+		if err := mb.UnmarshalBinary(it.Value()); err != nil {
+			return fmt.Errorf("mini-block at key %x: %w", it.Key(), err)
+		}
+		if err := fn(mb); err != nil {
+			return err
+		}
+	}
+	return it.Error()
+}
+
+// TxLocation returns the mini-block index and position of a transaction.
+func (s *Store) TxLocation(hash common.Hash) (uint64, uint32, error) {
+	v, err := s.get(key('t', hash[:]))
+	if err != nil {
+		return 0, 0, err
+	}
+	if len(v) != 12 {
+		return 0, 0, fmt.Errorf("malformed tx index entry for %s", hash)
+	}
+	return binary.BigEndian.Uint64(v), binary.BigEndian.Uint32(v[8:]), nil
+}
+
+// BlockRecord is a sealed block as stored: its signed header and the range of
+// mini-blocks it holds.
+type BlockRecord struct {
+	Header    *types.Header
+	Signature []byte
+	FirstMini uint64 // 0 with LastMini 0: no mini-blocks (genesis)
+	LastMini  uint64
+}
+
+// PutBlock stores a sealed block. It is not synced: a lost block record is
+// derived again from the mini-blocks on restart.
+func (s *Store) PutBlock(r *BlockRecord) error {
+	enc, err := rlp.EncodeToBytes(r)
+	if err != nil {
+		return err
+	}
+	b := s.db.NewBatch()
+	defer b.Close()
+	hash := r.Header.Hash()
+	if err := b.Set(key('h', u64(r.Header.Number.Uint64())), enc, nil); err != nil {
+		return err
+	}
+	if err := b.Set(key('H', hash[:]), u64(r.Header.Number.Uint64()), nil); err != nil {
+		return err
+	}
+	return b.Commit(pebble.NoSync)
+}
+
+// Block reads a sealed block record.
+func (s *Store) Block(number uint64) (*BlockRecord, error) {
+	v, err := s.get(key('h', u64(number)))
+	if err != nil {
+		return nil, err
+	}
+	r := new(BlockRecord)
+	if err := rlp.DecodeBytes(v, r); err != nil {
+		return nil, fmt.Errorf("block record %d: %w", number, err)
+	}
+	return r, nil
+}
+
+// BlockNumber returns the number of a sealed block hash.
+func (s *Store) BlockNumber(hash common.Hash) (uint64, error) {
+	v, err := s.get(key('H', hash[:]))
+	if err != nil {
+		return 0, err
+	}
+	if len(v) != 8 {
+		return 0, fmt.Errorf("malformed block hash index for %s", hash)
+	}
+	return binary.BigEndian.Uint64(v), nil
+}
+
+// LastBlock is the highest sealed block number stored, and false when none.
+func (s *Store) LastBlock() (uint64, bool, error) {
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte("h"), UpperBound: []byte("i")})
+	if err != nil {
+		return 0, false, err
+	}
+	defer it.Close()
+	if !it.Last() {
+		return 0, false, it.Error()
+	}
+	k := it.Key()
+	if len(k) != 9 {
+		return 0, false, fmt.Errorf("malformed block key %x", k)
+	}
+	return binary.BigEndian.Uint64(k[1:]), true, nil
+}
+
+// Sync flushes the write-ahead log, making unsynced writes (block records) durable.
+func (s *Store) Sync() error { return s.db.LogData(nil, pebble.Sync) }
