@@ -37,7 +37,7 @@ func newTestServer(t testing.TB, b Backend, cfg Config) *Server {
 }
 
 // request builds a request body.
-func request(t testing.TB, id any, method string, params ...any) []byte {
+func reqBody(t testing.TB, id any, method string, params ...any) []byte {
 	t.Helper()
 	if params == nil {
 		params = []any{}
@@ -66,7 +66,7 @@ func do(t testing.TB, s *Server, body []byte) response {
 // result calls method and returns the raw result, failing on an error response.
 func result(t testing.TB, s *Server, method string, params ...any) json.RawMessage {
 	t.Helper()
-	r := do(t, s, request(t, 1, method, params...))
+	r := do(t, s, reqBody(t, 1, method, params...))
 	if r.Error != nil {
 		t.Fatalf("%s: unexpected error %d %q", method, r.Error.Code, r.Error.Message)
 	}
@@ -267,3 +267,5 @@ func refBlock(b *Block, full bool, cfg *params.ChainConfig) map[string]any {
 	}
 	return fields
 }
+
+func big1() *big.Int { return big.NewInt(gwei) }

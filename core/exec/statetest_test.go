@@ -116,9 +116,9 @@ type statetestPost struct {
 }
 
 type statetestCase struct {
-	Env  statetestEnv                `json:"env"`
-	Pre  types.GenesisAlloc          `json:"pre"`
-	Tx   statetestTx                 `json:"transaction"`
+	Env  statetestEnv               `json:"env"`
+	Pre  types.GenesisAlloc         `json:"pre"`
+	Tx   statetestTx                `json:"transaction"`
 	Post map[string]json.RawMessage `json:"post"`
 }
 
@@ -138,15 +138,7 @@ func (j *statetestJob) String() string {
 // --- runner -------------------------------------------------------------------
 
 func TestStateTests(t *testing.T) {
-	full := os.Getenv("KESTREL_STATE_TESTS") == "full"
-	filter := os.Getenv("KESTREL_STATE_TESTS_FILTER")
-	f, err := os.Open(statetestArchive)
-	if err != nil {
-		t.Fatalf("open fixtures: %v", err)
-	}
-	defer f.Close()
 	start := time.Now()
-
 	type forkCount struct{ pass, fail int }
 	var (
 		mu       sync.Mutex
@@ -156,32 +148,86 @@ func TestStateTests(t *testing.T) {
 	for _, fork := range statetestForks {
 		counts[fork] = &forkCount{}
 	}
-	jobs := make(chan *statetestJob, 64)
+	selected, files := statetestForEach(t, func(path, name, fork string, tc *statetestCase, posts []*statetestPost) {
+		for i, p := range posts {
+			j := &statetestJob{file: path, name: name, fork: fork, index: i, test: tc, post: p}
+			err := statetestRun(j)
+			mu.Lock()
+			if err != nil {
+				counts[fork].fail++
+				failures = append(failures, fmt.Sprintf("%s: %v", j, err))
+			} else {
+				counts[fork].pass++
+			}
+			mu.Unlock()
+		}
+	})
+	t.Logf("%s run: %d of %d fixture files, %s", statetestMode(), selected, files, time.Since(start).Round(time.Millisecond))
+	total := 0
+	for _, fork := range statetestForks {
+		c := counts[fork]
+		total += c.pass + c.fail
+		t.Logf("%-7s pass %5d  fail %4d", fork, c.pass, c.fail)
+	}
+	if total == 0 {
+		t.Fatal("no state test entries ran")
+	}
+	statetestReport(t, failures)
+}
+
+func statetestMode() string {
+	if os.Getenv("KESTREL_STATE_TESTS") == "full" {
+		return "full"
+	}
+	return "short"
+}
+
+// statetestReport fails t with the (sorted, capped) failures.
+func statetestReport(t *testing.T, failures []string) {
+	sort.Strings(failures)
+	const maxReported = 100
+	for i, msg := range failures {
+		if i == maxReported {
+			t.Errorf("... and %d more failures", len(failures)-maxReported)
+			break
+		}
+		t.Error(msg)
+	}
+}
+
+// statetestForEach streams the selected fixture files and calls fn, from
+// GOMAXPROCS goroutines, for every test and fork of statetestForks it holds. It
+// returns how many fixture files were selected and how many there are.
+func statetestForEach(t *testing.T, fn func(path, name, fork string, tc *statetestCase, posts []*statetestPost)) (selected, files int) {
+	full := statetestMode() == "full"
+	filter := os.Getenv("KESTREL_STATE_TESTS_FILTER")
+	f, err := os.Open(statetestArchive)
+	if err != nil {
+		t.Fatalf("open fixtures: %v", err)
+	}
+	defer f.Close()
+
+	type job struct {
+		path, name, fork string
+		tc               *statetestCase
+		posts            []*statetestPost
+	}
+	jobs := make(chan job, 16)
 	var wg sync.WaitGroup
 	for w := 0; w < runtime.GOMAXPROCS(0); w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for j := range jobs {
-				err := statetestRun(j)
-				mu.Lock()
-				if err != nil {
-					counts[j.fork].fail++
-					failures = append(failures, fmt.Sprintf("%s: %v", j, err))
-				} else {
-					counts[j.fork].pass++
-				}
-				mu.Unlock()
+				fn(j.path, j.name, j.fork, j.tc, j.posts)
 			}
 		}()
 	}
-
-	files, selected := 0, 0
 	readErr := statetestWalk(f, func(path string, body func() ([]byte, error)) error {
-		files++
 		if !strings.HasSuffix(path, ".json") {
 			return nil
 		}
+		files++
 		if !full && (files-1)%statetestShortStride != 0 {
 			return nil
 		}
@@ -219,9 +265,7 @@ func TestStateTests(t *testing.T) {
 				if err := json.Unmarshal(rawPosts, &posts); err != nil {
 					return fmt.Errorf("%s %s %s: %w", path, name, fork, err)
 				}
-				for i, p := range posts {
-					jobs <- &statetestJob{file: path, name: name, fork: fork, index: i, test: tc, post: p}
-				}
+				jobs <- job{path: path, name: name, fork: fork, tc: tc, posts: posts}
 			}
 		}
 		return nil
@@ -231,30 +275,7 @@ func TestStateTests(t *testing.T) {
 	if readErr != nil {
 		t.Fatalf("read fixtures: %v", readErr)
 	}
-
-	mode := "short"
-	if full {
-		mode = "full"
-	}
-	t.Logf("%s run: %d of %d archive entries selected, %s", mode, selected, files, time.Since(start).Round(time.Millisecond))
-	total := 0
-	for _, fork := range statetestForks {
-		c := counts[fork]
-		total += c.pass + c.fail
-		t.Logf("%-7s pass %5d  fail %4d", fork, c.pass, c.fail)
-	}
-	if total == 0 {
-		t.Fatal("no state test entries ran")
-	}
-	sort.Strings(failures)
-	const maxReported = 100
-	for i, msg := range failures {
-		if i == maxReported {
-			t.Errorf("... and %d more failures", len(failures)-maxReported)
-			break
-		}
-		t.Error(msg)
-	}
+	return selected, files
 }
 
 // statetestWalk streams the gzip'd tar and calls fn for every regular file; body
@@ -298,34 +319,9 @@ func statetestRun(j *statetestJob) (err error) {
 
 	// Pre-state: the flat state restored from the allocation, and the tries built
 	// from the same allocation as one diff.
-	st := state.New()
-	pre := &chain.StateDiff{}
-	for addr, a := range tc.Pre {
-		acct := state.Account{Nonce: a.Nonce, CodeHash: types.EmptyCodeHash}
-		if a.Balance != nil {
-			acct.Balance = *uint256.MustFromBig(a.Balance)
-		}
-		if len(a.Code) > 0 {
-			acct.CodeHash = crypto.Keccak256Hash(a.Code)
-		}
-		storage := make(map[common.Hash]common.Hash)
-		ad := chain.AccountDiff{Address: addr, Nonce: acct.Nonce, Balance: acct.Balance, CodeHash: acct.CodeHash}
-		if len(a.Code) > 0 {
-			ad.Code = a.Code
-		}
-		for k, v := range a.Storage {
-			if v != (common.Hash{}) {
-				storage[k] = v
-				ad.Storage = append(ad.Storage, chain.SlotDiff{Key: k, Value: v})
-			}
-		}
-		st.Restore(addr, acct, a.Code, storage)
-		pre.Accounts = append(pre.Accounts, ad)
-	}
-	st.SetIndex(1)
-	pre.Sort()
-	if err := pre.Validate(); err != nil {
-		return fmt.Errorf("pre-state diff: %w", err)
+	st, pre, err := statetestPreState(tc.Pre)
+	if err != nil {
+		return err
 	}
 	merkle := state.NewMerkle(2)
 	if _, err := merkle.Apply(1, pre); err != nil {
@@ -438,6 +434,41 @@ func statetestBlockEnv(config *params.ChainConfig, env *statetestEnv) *statetest
 		ctx.BlobBaseFee = eip4844.CalcBlobFee(config, &types.Header{Time: timestamp, ExcessBlobGas: &excess})
 	}
 	return &statetestBlock{ctx: ctx, baseFee: baseFee, gasLimit: gasLimit}
+}
+
+// statetestPreState restores the allocation into a fresh flat state at index 1
+// and returns it with the allocation as a diff (to build the pre-state tries).
+func statetestPreState(alloc types.GenesisAlloc) (*state.State, *chain.StateDiff, error) {
+	st := state.New()
+	pre := &chain.StateDiff{}
+	for addr, a := range alloc {
+		acct := state.Account{Nonce: a.Nonce, CodeHash: types.EmptyCodeHash}
+		if a.Balance != nil {
+			acct.Balance = *uint256.MustFromBig(a.Balance)
+		}
+		if len(a.Code) > 0 {
+			acct.CodeHash = crypto.Keccak256Hash(a.Code)
+		}
+		storage := make(map[common.Hash]common.Hash)
+		ad := chain.AccountDiff{Address: addr, Nonce: acct.Nonce, Balance: acct.Balance, CodeHash: acct.CodeHash}
+		if len(a.Code) > 0 {
+			ad.Code = a.Code
+		}
+		for k, v := range a.Storage {
+			if v != (common.Hash{}) {
+				storage[k] = v
+				ad.Storage = append(ad.Storage, chain.SlotDiff{Key: k, Value: v})
+			}
+		}
+		st.Restore(addr, acct, a.Code, storage)
+		pre.Accounts = append(pre.Accounts, ad)
+	}
+	st.SetIndex(1)
+	pre.Sort()
+	if err := pre.Validate(); err != nil {
+		return nil, nil, fmt.Errorf("pre-state diff: %w", err)
+	}
+	return st, pre, nil
 }
 
 // statetestExecute builds the message as go-ethereum's runner does, performs

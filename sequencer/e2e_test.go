@@ -1,0 +1,294 @@
+package sequencer_test
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"errors"
+	"io"
+	"log/slog"
+	"math/big"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ethereum/go-ethereum"
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/common/hexutil"
+	"github.com/ethereum/go-ethereum/core/types"
+	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/ethereum/go-ethereum/ethclient"
+	"github.com/ethereum/go-ethereum/ethclient/gethclient"
+	"github.com/ethereum/go-ethereum/ethdb/memorydb"
+	"github.com/ethereum/go-ethereum/params"
+	gethrpc "github.com/ethereum/go-ethereum/rpc"
+	"github.com/ethereum/go-ethereum/trie"
+
+	"github.com/kestrel-l2/kestrel/contracts"
+	"github.com/kestrel-l2/kestrel/core/chain"
+	"github.com/kestrel-l2/kestrel/sequencer"
+)
+
+// startSequencer runs an in-process sequencer on a loopback port.
+func startSequencer(t *testing.T, dir string, mutate func(*sequencer.Config)) (*sequencer.Sequencer, *ethclient.Client, *gethrpc.Client) {
+	t.Helper()
+	cfg := sequencer.DefaultConfig()
+	cfg.DataDir = dir
+	cfg.RPC.Addr = "127.0.0.1:0"
+	cfg.BlockInterval = 250 * time.Millisecond
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if testing.Verbose() {
+		logger = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	}
+	ctx := context.Background()
+	seq, err := sequencer.New(ctx, cfg, logger)
+	if err != nil {
+		t.Fatalf("new sequencer: %v", err)
+	}
+	if err := seq.Start(ctx); err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	rc, err := gethrpc.Dial("http://" + seq.RPCAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		rc.Close()
+		if err := seq.Stop(context.Background()); err != nil {
+			t.Errorf("stop: %v", err)
+		}
+	})
+	return seq, ethclient.NewClient(rc), rc
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+func waitReceipt(t *testing.T, ec *ethclient.Client, h common.Hash) *types.Receipt {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for {
+		r, err := ec.TransactionReceipt(ctx, h)
+		if err == nil {
+			return r
+		}
+		if !errors.Is(err, ethereum.NotFound) {
+			t.Fatalf("receipt %s: %v", h, err)
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("no receipt for %s", h)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+type wallet struct {
+	key   *ecdsa.PrivateKey
+	addr  common.Address
+	nonce uint64
+}
+
+func devWallet(i int) *wallet {
+	a := chain.DevAccounts()[i]
+	return &wallet{key: a.Key, addr: a.Address}
+}
+
+var chainID = big.NewInt(chain.DevChainID)
+
+func (w *wallet) sign(t *testing.T, inner types.TxData) *types.Transaction {
+	t.Helper()
+	tx, err := types.SignNewTx(w.key, types.LatestSignerForChainID(chainID), inner)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.nonce++
+	return tx
+}
+
+func (w *wallet) dynamic(t *testing.T, to *common.Address, value *big.Int, gas uint64, data []byte) *types.Transaction {
+	return w.sign(t, &types.DynamicFeeTx{ChainID: chainID, Nonce: w.nonce, GasTipCap: big.NewInt(params.GWei),
+		GasFeeCap: big.NewInt(10 * params.GWei), Gas: gas, To: to, Value: value, Data: data})
+}
+
+func TestEndToEndWithEthclient(t *testing.T) {
+	_, ec, rc := startSequencer(t, t.TempDir(), nil)
+	ctx := context.Background()
+
+	id, err := ec.ChainID(ctx)
+	if err != nil || id.Uint64() != chain.DevChainID {
+		t.Fatalf("chain id %v %v", id, err)
+	}
+	alice, bob := devWallet(0), devWallet(1)
+	if alice.addr != common.HexToAddress("0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266") {
+		t.Fatalf("dev account 0 is %s", alice.addr)
+	}
+	bal, err := ec.BalanceAt(ctx, alice.addr, nil)
+	if err != nil || bal.Cmp(chain.DevBalance) != 0 {
+		t.Fatalf("alice balance %v %v", bal, err)
+	}
+
+	// Fund a fresh account with each transaction type.
+	fresh, _ := crypto.GenerateKey()
+	freshAddr := crypto.PubkeyToAddress(fresh.PublicKey)
+	oneEth := big.NewInt(params.Ether)
+	legacy := alice.sign(t, &types.LegacyTx{Nonce: alice.nonce, GasPrice: big.NewInt(10 * params.GWei), Gas: 21000, To: &freshAddr, Value: oneEth})
+	al := alice.sign(t, &types.AccessListTx{ChainID: chainID, Nonce: alice.nonce, GasPrice: big.NewInt(10 * params.GWei), Gas: 30000, To: &freshAddr, Value: oneEth,
+		AccessList: types.AccessList{{Address: freshAddr}}})
+	dyn := alice.dynamic(t, &freshAddr, oneEth, 21000, nil)
+	for _, tx := range []*types.Transaction{legacy, al, dyn} {
+		if err := ec.SendTransaction(ctx, tx); err != nil {
+			t.Fatalf("send type %d: %v", tx.Type(), err)
+		}
+	}
+	for _, tx := range []*types.Transaction{legacy, al, dyn} {
+		r := waitReceipt(t, ec, tx.Hash())
+		if r.Status != types.ReceiptStatusSuccessful || r.Type != tx.Type() || r.BlockHash == (common.Hash{}) {
+			t.Fatalf("receipt of type %d: %+v", tx.Type(), r)
+		}
+	}
+	if got, _ := ec.BalanceAt(ctx, freshAddr, nil); got.Cmp(new(big.Int).Mul(oneEth, big.NewInt(3))) != 0 {
+		t.Fatalf("fresh balance %v", got)
+	}
+	if n, _ := ec.PendingNonceAt(ctx, alice.addr); n != 3 {
+		t.Fatalf("pending nonce %d", n)
+	}
+
+	// Synchronous send (EIP-7966) returns the receipt from the durable mini-block,
+	// and the pending state shows it at once.
+	sync := alice.dynamic(t, &bob.addr, big.NewInt(12345), 21000, nil)
+	start := time.Now()
+	r, err := ec.SendTransactionSync(ctx, sync, nil)
+	if err != nil {
+		t.Fatalf("sync send: %v", err)
+	}
+	if r.TxHash != sync.Hash() || r.Status != 1 || r.GasUsed != 21000 {
+		t.Fatalf("sync receipt %+v", r)
+	}
+	t.Logf("sync send answered in %v", time.Since(start))
+	pend, err := ec.PendingBalanceAt(ctx, bob.addr)
+	if err != nil || pend.Cmp(new(big.Int).Add(chain.DevBalance, big.NewInt(12345))) != 0 {
+		t.Fatalf("pending balance of bob %v %v", pend, err)
+	}
+
+	// Deploy an ERC-20, move tokens, read balances, receipts and logs.
+	supply := new(big.Int).Mul(big.NewInt(1_000_000), oneEth)
+	deploy, err := contracts.ERC20DeployData("Kestrel Token", "KST", supply)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gas, err := ec.EstimateGas(ctx, ethereum.CallMsg{From: alice.addr, Data: deploy})
+	if err != nil {
+		t.Fatalf("estimate deploy: %v", err)
+	}
+	deployTx := alice.dynamic(t, nil, nil, gas, deploy)
+	if err := ec.SendTransaction(ctx, deployTx); err != nil {
+		t.Fatal(err)
+	}
+	dr := waitReceipt(t, ec, deployTx.Hash())
+	token := dr.ContractAddress
+	if dr.Status != 1 || token != crypto.CreateAddress(alice.addr, deployTx.Nonce()) {
+		t.Fatalf("deploy receipt %+v", dr)
+	}
+	if code, _ := ec.CodeAt(ctx, token, nil); !bytesEqual(code, contracts.ERC20().DeployedBytecode) {
+		t.Fatalf("deployed code differs (%d bytes)", len(code))
+	}
+	amount := big.NewInt(777)
+	xfer := contracts.ERC20TransferData(bob.addr, amount)
+	xgas, err := ec.EstimateGas(ctx, ethereum.CallMsg{From: alice.addr, To: &token, Data: xfer})
+	if err != nil {
+		t.Fatal(err)
+	}
+	xferTx := alice.dynamic(t, &token, nil, xgas, xfer)
+	if err := ec.SendTransaction(ctx, xferTx); err != nil {
+		t.Fatal(err)
+	}
+	xr := waitReceipt(t, ec, xferTx.Hash())
+	if xr.Status != 1 || len(xr.Logs) != 1 {
+		t.Fatalf("transfer receipt %+v", xr)
+	}
+	ev, err := contracts.ParseERC20Transfer(xr.Logs[0])
+	if err != nil || ev.From != alice.addr || ev.To != bob.addr || ev.Value.Cmp(amount) != 0 {
+		t.Fatalf("transfer event %+v %v", ev, err)
+	}
+	out, err := ec.CallContract(ctx, ethereum.CallMsg{To: &token, Data: contracts.ERC20BalanceOfData(bob.addr)}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := contracts.ERC20UnpackUint256(out); v.Cmp(amount) != 0 {
+		t.Fatalf("bob token balance %v", v)
+	}
+	logs, err := ec.FilterLogs(ctx, ethereum.FilterQuery{FromBlock: big.NewInt(0), Addresses: []common.Address{token},
+		Topics: [][]common.Hash{{contracts.ERC20TransferTopic}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The mint and the transfer.
+	if len(logs) != 2 || logs[1].TxHash != xferTx.Hash() || logs[1].BlockHash != xr.BlockHash {
+		t.Fatalf("logs %+v", logs)
+	}
+	blk, err := ec.BlockByHash(ctx, xr.BlockHash)
+	if err != nil {
+		t.Fatalf("block by hash: %v", err)
+	}
+	if blk.Transaction(xferTx.Hash()) == nil || blk.Hash() != xr.BlockHash {
+		t.Fatal("block does not hold the transfer or its hash differs")
+	}
+
+	// A revert reason reaches the caller as go-ethereum's data error.
+	tooMuch := contracts.ERC20TransferData(alice.addr, supply)
+	_, err = ec.CallContract(ctx, ethereum.CallMsg{From: bob.addr, To: &token, Data: tooMuch}, nil)
+	var de gethrpc.DataError
+	if !errors.As(err, &de) || !strings.Contains(err.Error(), "ERC20: transfer amount exceeds balance") {
+		t.Fatalf("revert error %v", err)
+	}
+	if _, err := ec.EstimateGas(ctx, ethereum.CallMsg{From: bob.addr, To: &token, Data: tooMuch}); err == nil ||
+		!strings.Contains(err.Error(), "exceeds balance") {
+		t.Fatalf("estimate of a reverting call: %v", err)
+	}
+
+	// eth_getProof verifies against the sealed block's state root.
+	head, err := ec.HeaderByNumber(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gc := gethclient.New(rc)
+	slot := common.Hash{} // not a real ERC-20 slot: proves absence as well
+	proof, err := gc.GetProof(ctx, token, []string{slot.Hex()}, head.Number)
+	if err != nil {
+		t.Fatalf("get proof: %v", err)
+	}
+	db := memorydb.New()
+	for _, node := range proof.AccountProof {
+		blob := hexutil.MustDecode(node)
+		db.Put(crypto.Keccak256(blob), blob)
+	}
+	val, err := trie.VerifyProof(head.Root, crypto.Keccak256(token[:]), db)
+	if err != nil || len(val) == 0 {
+		t.Fatalf("account proof does not verify: %v", err)
+	}
+	var acct types.StateAccount
+	if err := decodeAccount(val, &acct); err != nil {
+		t.Fatal(err)
+	}
+	if acct.Root != proof.StorageHash || common.BytesToHash(acct.CodeHash) != proof.CodeHash || acct.Nonce != proof.Nonce {
+		t.Fatalf("proof fields disagree with the proven account")
+	}
+	sdb := memorydb.New()
+	for _, node := range proof.StorageProof[0].Proof {
+		blob := hexutil.MustDecode(node)
+		sdb.Put(crypto.Keccak256(blob), blob)
+	}
+	if _, err := trie.VerifyProof(acct.Root, crypto.Keccak256(slot[:]), sdb); err != nil {
+		t.Fatalf("storage proof does not verify: %v", err)
+	}
+}
+
+func bytesEqual(a, b []byte) bool { return string(a) == string(b) }

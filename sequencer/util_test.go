@@ -1,0 +1,8 @@
+package sequencer_test
+
+import (
+	"github.com/ethereum/go-ethereum/core/types"
+	"github.com/ethereum/go-ethereum/rlp"
+)
+
+func decodeAccount(b []byte, a *types.StateAccount) error { return rlp.DecodeBytes(b, a) }
