@@ -99,10 +99,15 @@ func (s *Sequencer) execEnv(env chain.BlockEnv) *exec.Env {
 // lazyParentSlot is the EIP-2935 slot of the open block's parent, readable before
 // the parent hash is known (reads wait for it).
 func (s *Sequencer) lazyParentSlot(number uint64) *state.LazySlot {
-	parent := number - 1
+	return parentSlot(number, func() common.Hash { return s.waitParent(number - 1) })
+}
+
+// parentSlot is the EIP-2935 history slot that block number's system call writes
+// (the parent's number modulo the serve window), valued by get.
+func parentSlot(number uint64, get func() common.Hash) *state.LazySlot {
 	var key common.Hash
-	new(big.Int).SetUint64(parent % params.HistoryServeWindow).FillBytes(key[:])
-	return &state.LazySlot{Addr: params.HistoryStorageAddress, Key: key, Get: func() common.Hash { return s.waitParent(parent) }}
+	new(big.Int).SetUint64((number - 1) % params.HistoryServeWindow).FillBytes(key[:])
+	return &state.LazySlot{Addr: params.HistoryStorageAddress, Key: key, Get: get}
 }
 
 // miniBlock executes one mini-block. force runs it even without transactions
