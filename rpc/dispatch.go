@@ -36,6 +36,8 @@ type request struct {
 
 	// pre holds the outcome of a batched eth_sendRawTransaction (BatchSender).
 	pre *preSent
+
+	args args // decoded positional parameters (kept here to avoid an allocation)
 }
 
 type preSent struct {
@@ -102,7 +104,7 @@ func (s *Server) serveBody(ctx context.Context, body []byte, dst []byte) ([]byte
 	if len(body) == 0 {
 		return appendErrorObject(dst, nil, CodeParseError, "empty request body", nil), fasthttp.StatusOK
 	}
-	if !json.Valid(body) {
+	if !validJSON(body) {
 		var v json.RawMessage
 		msg := "parse error"
 		if err := json.Unmarshal(body, &v); err != nil {
@@ -171,9 +173,9 @@ func (s *Server) run(ctx context.Context, r *request, dst []byte) []byte {
 		}
 		err = r.pre.err
 	} else {
-		var a args
-		if err = splitParams(r.params, &a, m.maxArgs); err == nil {
-			dst, err = m.fn(s, ctx, &a, dst)
+		a := &r.args
+		if err = splitParams(r.params, a, m.maxArgs); err == nil {
+			dst, err = m.fn(s, ctx, a, dst)
 		}
 	}
 	if err != nil {

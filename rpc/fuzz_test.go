@@ -2,6 +2,7 @@ package rpc
 
 import (
 	"context"
+	"encoding/json"
 	"testing"
 
 	"github.com/ethereum/go-ethereum/common/hexutil"
@@ -37,5 +38,18 @@ func FuzzHandleBody(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte) {
 		out := s.HandleBody(context.Background(), body)
 		checkResponseBody(t, body, out)
+	})
+}
+
+// FuzzValidJSON checks that validJSON accepts exactly what json.Valid accepts.
+func FuzzValidJSON(f *testing.F) {
+	for _, s := range []string{``, ` `, `{}`, `[]`, `[1,2,{"a":[true,false,null]}]`, `"\u00e9\n"`, `-0.5e+3`, `01`, `1.`, `.5`, `-`,
+		`{"a" 1}`, `{"a":1,}`, `[1,]`, `[1 2]`, `"\x"`, "\"\x01\"", `"\u12g4"`, `{"a":1}}`, `[[[]]]`, `nul`, `truex`, `1e`, `1e+`, `"abc`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if got, want := validJSON(b), json.Valid(b); got != want {
+			t.Fatalf("validJSON(%q) = %v, json.Valid = %v", b, got, want)
+		}
 	})
 }
