@@ -112,7 +112,7 @@ func New(cfg Config, env Env, state State) (*Pool, error) {
 }
 
 func (p *Pool) shard(addr common.Address) *senderShard {
-	return &p.senders[(uint(addr[0])<<8|uint(addr[19]))%numSenderShards]
+	return &p.senders[uint(addr[7]^addr[13]^addr[19])%numSenderShards]
 }
 
 func (p *Pool) hashShard(h common.Hash) *hashShard {

@@ -292,3 +292,56 @@ func TestEndToEndWithEthclient(t *testing.T) {
 }
 
 func bytesEqual(a, b []byte) bool { return string(a) == string(b) }
+
+// TestRestartContinuesChain stops a node and starts it again on the same data
+// directory: the same chain, head and receipts, and it keeps producing blocks.
+func TestRestartContinuesChain(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	alice := devWallet(0)
+	bob := devWallet(1)
+	var hashes []common.Hash
+	var head *types.Header
+	func() {
+		seq, ec, _ := startSequencer(t, dir, nil)
+		for i := 0; i < 5; i++ {
+			tx := alice.dynamic(t, &bob.addr, big.NewInt(int64(i+1)), 21000, nil)
+			if _, err := ec.SendTransactionSync(ctx, tx, nil); err != nil {
+				t.Fatal(err)
+			}
+			hashes = append(hashes, tx.Hash())
+		}
+		waitReceipt(t, ec, hashes[len(hashes)-1])
+		var err error
+		if head, err = ec.HeaderByNumber(ctx, nil); err != nil {
+			t.Fatal(err)
+		}
+		if err := seq.Stop(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}()
+	_, ec, _ := startSequencer(t, dir, nil)
+	same, err := ec.HeaderByNumber(ctx, head.Number)
+	if err != nil || same.Hash() != head.Hash() {
+		t.Fatalf("block %v after restart: %v %v", head.Number, same, err)
+	}
+	for _, h := range hashes {
+		if r := waitReceipt(t, ec, h); r.Status != 1 {
+			t.Fatalf("receipt %s after restart: %+v", h, r)
+		}
+	}
+	if n, _ := ec.PendingNonceAt(ctx, alice.addr); n != 5 {
+		t.Fatalf("nonce after restart %d", n)
+	}
+	tx := alice.dynamic(t, &bob.addr, big.NewInt(1), 21000, nil)
+	if _, err := ec.SendTransactionSync(ctx, tx, nil); err != nil {
+		t.Fatalf("send after restart: %v", err)
+	}
+	later := waitReceipt(t, ec, tx.Hash())
+	if later.BlockNumber.Cmp(head.Number) <= 0 {
+		t.Fatalf("new transaction in block %v, not after %v", later.BlockNumber, head.Number)
+	}
+	if _, err := sequencer.Verify(ctx, dir); err == nil {
+		t.Fatal("Verify opened a store the node holds")
+	}
+}

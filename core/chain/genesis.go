@@ -4,6 +4,7 @@
 package chain
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -121,7 +122,9 @@ func (g *Genesis) MarshalJSON() ([]byte, error) {
 // UnmarshalJSON reads a genesis file; missing parameters take dev defaults.
 func (g *Genesis) UnmarshalJSON(data []byte) error {
 	var dec genesisJSON
-	if err := json.Unmarshal(data, &dec); err != nil {
+	d := json.NewDecoder(bytes.NewReader(data))
+	d.DisallowUnknownFields()
+	if err := d.Decode(&dec); err != nil {
 		return err
 	}
 	*g = Genesis{
@@ -141,9 +144,7 @@ func LoadGenesis(path string) (*Genesis, error) {
 		return nil, fmt.Errorf("read genesis: %w", err)
 	}
 	var g Genesis
-	dec := json.NewDecoder(strings.NewReader(string(data)))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&g); err != nil {
+	if err := json.Unmarshal(data, &g); err != nil {
 		return nil, fmt.Errorf("parse genesis %s: %w", path, err)
 	}
 	g.fillDefaults()

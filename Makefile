@@ -1,0 +1,60 @@
+# Kestrel — make targets. `make devnet` runs a dev chain; `make test` is CI's command.
+GO        ?= go
+BIN       := bin/kestrel
+# Packages whose concurrency matters; `make test-race` runs them under the race detector.
+RACE_PKGS := ./core/... ./mempool/... ./rpc/... ./store/... ./sequencer/...
+
+.PHONY: all build test test-race test-full devnet bench lint contracts deps fuzz clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/kestrel
+
+# deps installs what tests need beyond Go modules: solc from npm for the
+# contract artifact check.
+deps:
+	npm ci --prefix contracts --no-audit --no-fund
+	$(GO) mod download
+
+# test is the command CI runs (.ci/run): vet, the short suites, and the race
+# detector on the concurrent packages.
+test: deps
+	$(GO) vet ./...
+	$(GO) test -short -count=1 -timeout 20m ./...
+	$(GO) test -short -count=1 -race -timeout 20m ./mempool/... ./rpc/... ./core/state/...
+
+# test-race runs every concurrent package under the race detector.
+test-race:
+	$(GO) test -short -count=1 -race -timeout 30m $(RACE_PKGS)
+
+# test-full runs the long suites: all Ethereum state tests and more crash rounds.
+test-full: deps
+	KESTREL_STATE_TESTS=full $(GO) test -count=1 -timeout 60m ./...
+
+# fuzz runs each fuzz target for FUZZTIME (default 30s).
+FUZZTIME ?= 30s
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzDecode' -fuzztime $(FUZZTIME) ./mempool/
+	$(GO) test -run '^$$' -fuzz '^FuzzHandleBody$$' -fuzztime $(FUZZTIME) ./rpc/
+	$(GO) test -run '^$$' -fuzz '^FuzzMiniBlock' -fuzztime $(FUZZTIME) ./core/chain/
+	$(GO) test -run '^$$' -fuzz '^FuzzStateDiff' -fuzztime $(FUZZTIME) ./core/chain/
+
+# devnet builds and runs a throwaway dev chain on 127.0.0.1:8545.
+devnet: build
+	$(BIN) devnet
+
+bench: build
+	$(BIN) bench
+
+lint:
+	$(GO) vet ./...
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+# contracts regenerates the committed contract artifacts with the pinned solc.
+contracts:
+	npm ci --prefix contracts --no-audit --no-fund
+	node contracts/compile.js
+
+clean:
+	rm -rf bin
