@@ -1,6 +1,7 @@
 package rpc
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -25,7 +26,9 @@ func checkResponseBody(t testing.TB, body, out []byte) {
 		t.Fatalf("response to %q is not UTF-8: %q", body, out)
 	}
 	var v any
-	if err := json.Unmarshal(out, &v); err != nil {
+	dec := json.NewDecoder(bytes.NewReader(out))
+	dec.UseNumber()
+	if err := dec.Decode(&v); err != nil || dec.More() {
 		t.Fatalf("response to %q is not JSON: %q: %v", body, out, err)
 	}
 	check := func(m any) {

@@ -16,6 +16,7 @@ package rpc
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"slices"
@@ -107,6 +108,7 @@ func (s *Server) Start() error {
 		DisablePreParseMultipartForm:  true,
 		DisableHeaderNamesNormalizing: false,
 		CloseOnShutdown:               true,
+		Logger:                        fasthttpLogger{s.log},
 	}
 	s.ln = ln
 	s.serveCh = make(chan error, 1)
@@ -132,12 +134,14 @@ func (s *Server) Addr() string {
 func (s *Server) Stop(ctx context.Context) error {
 	s.cancelBase()
 	s.mu.Lock()
-	srv, ch := s.srv, s.serveCh
+	srv, ch, ln := s.srv, s.serveCh, s.ln
 	s.mu.Unlock()
 	if srv == nil {
 		return nil
 	}
 	err := srv.ShutdownWithContext(ctx)
+	// If Serve had not registered the listener yet, Shutdown did not close it.
+	ln.Close()
 	select {
 	case <-ch:
 	case <-ctx.Done():
@@ -260,4 +264,12 @@ func (s *Server) syncTimeout(ms uint64) time.Duration {
 		return max
 	}
 	return time.Duration(ms) * time.Millisecond
+}
+
+// fasthttpLogger routes fasthttp's connection-level messages (client errors such
+// as oversized bodies) to the debug log.
+type fasthttpLogger struct{ l *slog.Logger }
+
+func (f fasthttpLogger) Printf(format string, args ...any) {
+	f.l.Debug("fasthttp: " + fmt.Sprintf(format, args...))
 }
