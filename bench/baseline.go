@@ -42,6 +42,10 @@ type BaselineResult struct {
 	Elapsed  time.Duration `json:"elapsedNs"`
 	TxPerSec float64       `json:"txPerSec"`
 	GasUsed  uint64        `json:"gasUsed"`
+	// CPU is the process's CPU time during the run (GC workers included);
+	// TxPerCPUSec = Txs / CPU, a figure that other load on the machine skews less.
+	CPU         time.Duration `json:"cpuNs"`
+	TxPerCPUSec float64       `json:"txPerCpuSec"`
 	// FinalRoot is the state root after the last block (Root runs only).
 	FinalRoot common.Hash `json:"finalRoot,omitempty"`
 }
@@ -116,6 +120,7 @@ func RunBaseline(w *Workload, txs []RawTx, opts BaselineOptions) (*BaselineResul
 	g, cfg, sdb := bs.gen, bs.cfg, bs.state
 	res := &BaselineResult{Txs: len(txs), BlockTxs: opts.BlockTxs, Root: opts.Root}
 	parent := fakeHash(0)
+	cpu0 := processCPU()
 	start := time.Now()
 	for first := 0; first < len(txs); first += opts.BlockTxs {
 		group := txs[first:min(first+opts.BlockTxs, len(txs))]
@@ -161,7 +166,11 @@ func RunBaseline(w *Workload, txs []RawTx, opts BaselineOptions) (*BaselineResul
 		parent = blockHash
 	}
 	res.Elapsed = time.Since(start)
+	res.CPU = processCPU() - cpu0
 	res.TxPerSec = float64(len(txs)) / res.Elapsed.Seconds()
+	if res.CPU > 0 {
+		res.TxPerCPUSec = float64(len(txs)) / res.CPU.Seconds()
+	}
 	return res, sdb, nil
 }
 

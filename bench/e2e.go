@@ -136,8 +136,13 @@ type ThroughputResult struct {
 	Elapsed  time.Duration `json:"elapsedNs"`
 	TxPerSec float64       `json:"txPerSec"`
 	// Admitted is when the node had accepted every transaction into its pool.
-	Admitted       time.Duration `json:"admittedNs"`
-	AdmitTxPerSec  float64       `json:"admitTxPerSec"`
+	Admitted      time.Duration `json:"admittedNs"`
+	AdmitTxPerSec float64       `json:"admitTxPerSec"`
+	// CPU is the process's CPU time from the first send to the last ack: the
+	// in-process node and the bench client together (for an external node, the
+	// client only). TxPerCPUSec = Txs / CPU.
+	CPU            time.Duration `json:"cpuNs"`
+	TxPerCPUSec    float64       `json:"txPerCpuSec"`
 	Retries        int           `json:"retries"`
 	Polls          int           `json:"polls"`
 	Batches        int           `json:"batches"`
@@ -324,6 +329,7 @@ func RunThroughput(ctx context.Context, url string, w *Workload, txs []RawTx, op
 		next atomic.Int64
 		wg   sync.WaitGroup
 	)
+	cpu0 := processCPU()
 	start := time.Now()
 	pprof.Do(ctx, pprof.Labels("bench", "client"), func(ctx context.Context) {
 		for range opts.Conns {
@@ -393,6 +399,10 @@ func RunThroughput(ctx context.Context, url string, w *Workload, txs []RawTx, op
 		return nil, *p
 	}
 	res.Elapsed = done.Sub(start)
+	res.CPU = processCPU() - cpu0
+	if res.CPU > 0 {
+		res.TxPerCPUSec = float64(len(txs)) / res.CPU.Seconds()
+	}
 	res.TxPerSec = float64(len(txs)) / res.Elapsed.Seconds()
 	res.AdmitTxPerSec = float64(len(txs)) / res.Admitted.Seconds()
 	res.Retries = int(s.retries.Load())

@@ -59,6 +59,9 @@ type RunResult struct {
 	BaselineRoot *BaselineResult   `json:"gethBaselineWithRoot"`
 	Kestrel      *ThroughputResult `json:"kestrel"`
 	Latency      *LatencyResult    `json:"latency,omitempty"`
+	// LoadAvg is /proc/loadavg when the run started: other work on the machine
+	// skews every figure.
+	LoadAvg string `json:"loadAvg,omitempty"`
 }
 
 // Summary holds the medians over runs of one workload.
@@ -71,6 +74,11 @@ type Summary struct {
 	// with roots.
 	Ratio     float64 `json:"ratio"`
 	RatioRoot float64 `json:"ratioWithRoot"`
+	// Transactions per CPU-second of the whole process (medians): the baseline
+	// uses one goroutine (plus GC), Kestrel every core, and in-process its
+	// figure includes the bench client.
+	BaselineTxPerCPUSec float64 `json:"gethTxPerCpuSec"`
+	KestrelTxPerCPUSec  float64 `json:"kestrelTxPerCpuSec"`
 	// Latency medians (ms) and the achieved rate; LatErrors is the total over runs.
 	LatP50Ms    float64 `json:"syncP50Ms"`
 	LatP90Ms    float64 `json:"syncP90Ms"`
@@ -104,6 +112,7 @@ type Report struct {
 	Target     string           `json:"target"`
 	Settings   map[string]any   `json:"settings"`
 	Workloads  []WorkloadReport `json:"workloads"`
+	external   bool
 }
 
 func (o *Options) defaults() error {
@@ -158,7 +167,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	var ext *External
 	if o.RPCURL != "" {
 		ext = NewExternal(o.RPCURL)
-		rep.Target = o.RPCURL
+		rep.Target, rep.external = o.RPCURL, true
 	}
 	for _, kind := range o.Kinds {
 		wr, err := runWorkload(ctx, o, kind, ext)
@@ -193,7 +202,7 @@ func runWorkload(ctx context.Context, o Options, kind Kind, ext *External) (*Wor
 				return nil, err
 			}
 		}
-		rr := RunResult{Run: run}
+		rr := RunResult{Run: run, LoadAvg: loadAvg()}
 		for _, root := range []bool{false, true} {
 			runtime.GC()
 			res, sdb, err := RunBaseline(w, w.Throughput(), BaselineOptions{BlockTxs: o.BlockTxs, Root: root})
@@ -225,6 +234,9 @@ func runWorkload(ctx context.Context, o Options, kind Kind, ext *External) (*Wor
 			sopts := SendOptions{Conns: o.Conns, Batch: o.Batch}
 			if run == 1 && o.CPUProfile != "" {
 				sopts.Profile = profilePath(o.CPUProfile, kind, len(o.Kinds) > 1)
+				if err := os.MkdirAll(filepath.Dir(sopts.Profile), 0o755); err != nil {
+					return err
+				}
 				wr.Profile = sopts.Profile
 			}
 			tr, err := RunThroughput(ctx, url, w, w.Throughput(), sopts)
@@ -290,13 +302,15 @@ func ms(d time.Duration) string { return fmt.Sprintf("%.1fms", float64(d)/float6
 func msf(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 func summarize(runs []RunResult) Summary {
-	var b, br, k, ka, p50, p90, p99, pmax, ach []float64
+	var b, br, k, ka, p50, p90, p99, pmax, ach, bc, kc []float64
 	var s Summary
 	for _, r := range runs {
 		b = append(b, r.Baseline.TxPerSec)
 		br = append(br, r.BaselineRoot.TxPerSec)
 		k = append(k, r.Kestrel.TxPerSec)
 		ka = append(ka, r.Kestrel.AdmitTxPerSec)
+		bc = append(bc, r.Baseline.TxPerCPUSec)
+		kc = append(kc, r.Kestrel.TxPerCPUSec)
 		if l := r.Latency; l != nil {
 			p50, p90, p99, pmax = append(p50, msf(l.P50)), append(p90, msf(l.P90)), append(p99, msf(l.P99)), append(pmax, msf(l.Max))
 			ach = append(ach, l.Achieved)
@@ -304,6 +318,7 @@ func summarize(runs []RunResult) Summary {
 		}
 	}
 	s.BaselineTxPerSec, s.BaselineRootTxPerSec, s.KestrelTxPerSec, s.KestrelAdmitTxPerSec = Median(b), Median(br), Median(k), Median(ka)
+	s.BaselineTxPerCPUSec, s.KestrelTxPerCPUSec = Median(bc), Median(kc)
 	if s.BaselineTxPerSec > 0 {
 		s.Ratio = s.KestrelTxPerSec / s.BaselineTxPerSec
 	}
@@ -363,20 +378,40 @@ func (r *Report) WriteTable(out io.Writer) {
 			m.KestrelTxPerSec, m.Ratio, m.RatioRoot, lat)
 	}
 	tw.Flush()
+	for _, w := range r.Workloads {
+		fmt.Fprintf(out, "%s: transactions per CPU-second of this process (median): geth %.0f, kestrel %.0f (%s)\n",
+			w.Kind, w.Median.BaselineTxPerCPUSec, w.Median.KestrelTxPerCPUSec, r.cpuScope())
+	}
 	fmt.Fprintln(out, "\nAll runs (medians above):")
 	tw = tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "workload\trun\tgeth tx/s\tgeth+root tx/s\tkestrel e2e tx/s\tadmitted tx/s\tretries\tsync p50\tsync p90\tsync p99\tsync max\tachieved\terrors\t")
+	fmt.Fprintln(tw, "workload\trun\tgeth tx/s\tgeth+root tx/s\tkestrel e2e tx/s\tadmitted tx/s\tgeth tx/CPU-s\tkestrel tx/CPU-s\tretries\tsync p50\tsync p90\tsync p99\tsync max\tachieved\terrors\tload avg\t")
 	for _, w := range r.Workloads {
 		for _, run := range w.Runs {
 			lat := "-\t-\t-\t-\t-\t-"
 			if l := run.Latency; l != nil {
 				lat = fmt.Sprintf("%s\t%s\t%s\t%s\t%.0f\t%d", ms(l.P50), ms(l.P90), ms(l.P99), ms(l.Max), l.Achieved, l.Errors)
 			}
-			fmt.Fprintf(tw, "%s\t%d\t%.0f\t%.0f\t%.0f\t%.0f\t%d\t%s\t\n", w.Kind, run.Run, run.Baseline.TxPerSec, run.BaselineRoot.TxPerSec,
-				run.Kestrel.TxPerSec, run.Kestrel.AdmitTxPerSec, run.Kestrel.Retries, lat)
+			fmt.Fprintf(tw, "%s\t%d\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%d\t%s\t%s\t\n", w.Kind, run.Run, run.Baseline.TxPerSec, run.BaselineRoot.TxPerSec,
+				run.Kestrel.TxPerSec, run.Kestrel.AdmitTxPerSec, run.Baseline.TxPerCPUSec, run.Kestrel.TxPerCPUSec, run.Kestrel.Retries, lat, loadShort(run.LoadAvg))
 		}
 	}
 	tw.Flush()
+}
+
+// loadShort is the 1-minute load average of a /proc/loadavg line.
+func loadShort(l string) string {
+	if f := strings.Fields(l); len(f) > 0 {
+		return f[0]
+	}
+	return "-"
+}
+
+// cpuScope says what the Kestrel CPU figure covers.
+func (r *Report) cpuScope() string {
+	if r.external {
+		return "bench client only: the node is external"
+	}
+	return "in-process node and bench client together"
 }
 
 func (r *Report) settingRate() string { return fmt.Sprint(r.Settings["rate"]) }
@@ -411,9 +446,13 @@ func (r *Report) Markdown() string {
 		fmt.Fprintf(&b, "| %s | %d | %.0f | %.0f | %.0f | %.2fx | %.2fx | %s |\n", w.Kind, w.Txs, m.BaselineTxPerSec, m.BaselineRootTxPerSec,
 			m.KestrelTxPerSec, m.Ratio, m.RatioRoot, lat)
 	}
-	b.WriteString("\nMedians of the runs below.\n\n## All runs\n\n")
-	b.WriteString("| workload | run | geth tx/s | geth+root tx/s | kestrel e2e tx/s | admitted tx/s | retries | sync p50 | sync p90 | sync p99 | sync max | achieved | errors |\n")
-	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	b.WriteString("\nMedians of the runs below. Transactions per CPU-second of the process (medians):")
+	for _, w := range r.Workloads {
+		fmt.Fprintf(&b, " %s: geth %.0f, kestrel %.0f (%s);", w.Kind, w.Median.BaselineTxPerCPUSec, w.Median.KestrelTxPerCPUSec, r.cpuScope())
+	}
+	b.WriteString("\n\n## All runs\n\n")
+	b.WriteString("| workload | run | geth tx/s | geth+root tx/s | kestrel e2e tx/s | admitted tx/s | geth tx/CPU-s | kestrel tx/CPU-s | retries | sync p50 | sync p90 | sync p99 | sync max | achieved | errors | load avg at start |\n")
+	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
 	for _, w := range r.Workloads {
 		for _, run := range w.Runs {
 			lat := "- | - | - | - | - | -"
@@ -423,8 +462,8 @@ func (r *Report) Markdown() string {
 					lat += " (" + summarizeErrors(l.ErrorSamples) + ")"
 				}
 			}
-			fmt.Fprintf(&b, "| %s | %d | %.0f | %.0f | %.0f | %.0f | %d | %s |\n", w.Kind, run.Run, run.Baseline.TxPerSec, run.BaselineRoot.TxPerSec,
-				run.Kestrel.TxPerSec, run.Kestrel.AdmitTxPerSec, run.Kestrel.Retries, lat)
+			fmt.Fprintf(&b, "| %s | %d | %.0f | %.0f | %.0f | %.0f | %.0f | %.0f | %d | %s | %s |\n", w.Kind, run.Run, run.Baseline.TxPerSec, run.BaselineRoot.TxPerSec,
+				run.Kestrel.TxPerSec, run.Kestrel.AdmitTxPerSec, run.Baseline.TxPerCPUSec, run.Kestrel.TxPerCPUSec, run.Kestrel.Retries, lat, run.LoadAvg)
 		}
 	}
 	for _, w := range r.Workloads {

@@ -218,7 +218,7 @@ func checkInvariants(t testing.TB, p *Pool) {
 			}
 			if a.heapIdx >= 0 {
 				inHeap++
-				if p.heap.items[a.heapIdx] != a {
+				if it := p.heap.items[a.heapIdx]; it.a != a || it.tip != tip64(&a.keyTip) || it.seq != a.keySeq {
 					t.Errorf("account %v: wrong heap index", addr)
 				}
 			}

@@ -63,7 +63,7 @@ type Pool struct {
 
 	readyMu sync.Mutex
 	heap    readyHeap
-	cands   candHeap // Ready's scratch space
+	scratch readyScratch
 
 	count   atomic.Int64 // transactions in the pool
 	pending atomic.Int64 // of which executable now (sum of account.ready)

@@ -1,6 +1,8 @@
 package mempool
 
 import (
+	"math"
+
 	"github.com/ethereum/go-ethereum/params"
 	"github.com/holiman/uint256"
 )
@@ -13,12 +15,15 @@ import (
 // returned transactions whatever the size of the pool, and leaves the ready
 // heap untouched.
 
-// better reports whether (tipA, seqA) orders before (tipB, seqB).
-func better(tipA *uint256.Int, seqA uint64, tipB *uint256.Int, seqB uint64) bool {
-	if c := tipA.Cmp(tipB); c != 0 {
-		return c > 0
+// A ranking key is an effective tip, then arrival (seq). Keys carry the tip
+// saturated to 64 bits (18 ETH per gas) so that comparisons touch no other
+// memory; only two saturated tips are compared in full.
+
+func tip64(tip *uint256.Int) uint64 {
+	if tip.IsUint64() {
+		return tip.Uint64()
 	}
-	return seqA < seqB
+	return math.MaxUint64
 }
 
 // effTip sets dst to min(tipCap, feeCap-baseFee); feeCap must be >= baseFee.
@@ -29,20 +34,35 @@ func effTip(dst *uint256.Int, t *Tx, baseFee *uint256.Int) {
 	}
 }
 
+// heapItem is a ready account with its head's key.
+type heapItem struct {
+	tip uint64
+	seq uint64
+	a   *account
+}
+
 // readyHeap is guarded by Pool.readyMu.
 type readyHeap struct {
-	items []*account
+	items []heapItem
 }
 
 func (h *readyHeap) less(i, j int) bool {
-	a, b := h.items[i], h.items[j]
-	return better(&a.keyTip, a.keySeq, &b.keyTip, b.keySeq)
+	x, y := &h.items[i], &h.items[j]
+	if x.tip != y.tip {
+		return x.tip > y.tip
+	}
+	if x.tip == math.MaxUint64 {
+		if c := x.a.keyTip.Cmp(&y.a.keyTip); c != 0 {
+			return c > 0
+		}
+	}
+	return x.seq < y.seq
 }
 
 func (h *readyHeap) swap(i, j int) {
 	h.items[i], h.items[j] = h.items[j], h.items[i]
-	h.items[i].heapIdx = i
-	h.items[j].heapIdx = j
+	h.items[i].a.heapIdx = i
+	h.items[j].a.heapIdx = j
 }
 
 func (h *readyHeap) up(j int) {
@@ -82,16 +102,19 @@ func (h *readyHeap) fix(i int) {
 	}
 }
 
-// set inserts a or updates its position after a key change.
+// set inserts a or updates its entry from a.keyTip and a.keySeq, restoring
+// the heap order if sift is set.
 func (h *readyHeap) set(a *account, sift bool) {
+	item := heapItem{tip: tip64(&a.keyTip), seq: a.keySeq, a: a}
 	if a.heapIdx < 0 {
 		a.heapIdx = len(h.items)
-		h.items = append(h.items, a)
+		h.items = append(h.items, item)
 		if sift {
 			h.up(a.heapIdx)
 		}
 		return
 	}
+	h.items[a.heapIdx] = item
 	if sift {
 		h.fix(a.heapIdx)
 	}
@@ -105,7 +128,7 @@ func (h *readyHeap) remove(a *account, sift bool) {
 	if i != n {
 		h.swap(i, n)
 	}
-	h.items[n] = nil
+	h.items[n] = heapItem{}
 	h.items = h.items[:n]
 	a.heapIdx = -1
 	if i != n && sift {
@@ -141,43 +164,65 @@ func (p *Pool) syncReady(a *account, env *envState) {
 	a.pubHead = head
 }
 
-// candidate is a transaction Ready may take next: the head of the ready heap's
-// node (node >= 0), or the next nonce of a sender already taken from.
+// candidate is a transaction Ready may take next: the head of the ready
+// heap's node (node >= 0), or runs[ref][idx], the next nonce of a sender
+// already taken from.
 type candidate struct {
-	tip  uint256.Int
+	tip  uint64
 	seq  uint64
-	run  []*Tx
-	idx  int
-	node int
+	node int32
+	ref  int32
+	idx  int32
 }
 
-type candHeap []candidate
-
-func (h candHeap) less(i, j int) bool {
-	return better(&h[i].tip, h[i].seq, &h[j].tip, h[j].seq)
+// readyScratch is Ready's reusable working memory, guarded by readyMu.
+type readyScratch struct {
+	cands []candidate
+	runs  [][]*Tx
+	tip   [2]uint256.Int
 }
 
-func (h *candHeap) push(c candidate) {
-	*h = append(*h, c)
-	s := *h
-	j := len(s) - 1
+// fullTip returns c's exact effective tip (for saturated keys only).
+func (s *readyScratch) fullTip(c *candidate, nodes []heapItem, baseFee *uint256.Int, dst *uint256.Int) *uint256.Int {
+	if c.node >= 0 {
+		return dst.Set(&nodes[c.node].a.keyTip)
+	}
+	effTip(dst, s.runs[c.ref][c.idx], baseFee)
+	return dst
+}
+
+func (s *readyScratch) less(x, y *candidate, nodes []heapItem, baseFee *uint256.Int) bool {
+	if x.tip != y.tip {
+		return x.tip > y.tip
+	}
+	if x.tip == math.MaxUint64 {
+		if c := s.fullTip(x, nodes, baseFee, &s.tip[0]).Cmp(s.fullTip(y, nodes, baseFee, &s.tip[1])); c != 0 {
+			return c > 0
+		}
+	}
+	return x.seq < y.seq
+}
+
+func (s *readyScratch) push(c candidate, nodes []heapItem, baseFee *uint256.Int) {
+	s.cands = append(s.cands, c)
+	h := s.cands
+	j := len(h) - 1
 	for j > 0 {
 		i := (j - 1) / 2
-		if !s.less(j, i) {
+		if !s.less(&h[j], &h[i], nodes, baseFee) {
 			break
 		}
-		s[i], s[j] = s[j], s[i]
+		h[i], h[j] = h[j], h[i]
 		j = i
 	}
 }
 
-func (h *candHeap) pop() candidate {
-	s := *h
-	n := len(s) - 1
-	top := s[0]
-	s[0] = s[n]
-	s[n] = candidate{}
-	s = s[:n]
+func (s *readyScratch) pop(nodes []heapItem, baseFee *uint256.Int) candidate {
+	h := s.cands
+	n := len(h) - 1
+	top := h[0]
+	h[0] = h[n]
+	h = h[:n]
 	i := 0
 	for {
 		l := 2*i + 1
@@ -185,16 +230,16 @@ func (h *candHeap) pop() candidate {
 			break
 		}
 		j := l
-		if r := l + 1; r < n && s.less(r, l) {
+		if r := l + 1; r < n && s.less(&h[r], &h[l], nodes, baseFee) {
 			j = r
 		}
-		if !s.less(j, i) {
+		if !s.less(&h[j], &h[i], nodes, baseFee) {
 			break
 		}
-		s[i], s[j] = s[j], s[i]
+		h[i], h[j] = h[j], h[i]
 		i = j
 	}
-	*h = s
+	s.cands = h
 	return top
 }
 
@@ -219,31 +264,29 @@ func (p *Pool) Ready(max int, gas uint64) []*Tx {
 	if len(nodes) == 0 {
 		return nil
 	}
-	out := make([]*Tx, 0, min(max, len(nodes)*2))
-	cands := p.cands[:0]
-	pushNode := func(i int) {
-		a := nodes[i]
-		c := candidate{tip: a.keyTip, seq: a.keySeq, node: i}
-		if r := a.run.Load(); r != nil {
-			c.run = *r
-		}
-		cands.push(c)
-	}
-	pushNode(0)
-	for len(cands) > 0 && len(out) < max {
-		c := cands.pop()
+	s := &p.scratch
+	out := make([]*Tx, 0, min(max, int(p.pending.Load())+1))
+	s.push(candidate{tip: nodes[0].tip, seq: nodes[0].seq, node: 0, ref: -1}, nodes, baseFee)
+	for len(s.cands) > 0 && len(out) < max {
+		c := s.pop(nodes, baseFee)
+		var run []*Tx
 		if c.node >= 0 {
-			if l := 2*c.node + 1; l < len(nodes) {
-				pushNode(l)
-				if l+1 < len(nodes) {
-					pushNode(l + 1)
+			if l := 2*int(c.node) + 1; l < len(nodes) {
+				s.push(candidate{tip: nodes[l].tip, seq: nodes[l].seq, node: int32(l), ref: -1}, nodes, baseFee)
+				if l++; l < len(nodes) {
+					s.push(candidate{tip: nodes[l].tip, seq: nodes[l].seq, node: int32(l), ref: -1}, nodes, baseFee)
 				}
 			}
+			if r := nodes[c.node].a.run.Load(); r != nil {
+				run = *r
+			}
+		} else {
+			run = s.runs[c.ref]
 		}
-		if c.idx >= len(c.run) {
+		if int(c.idx) >= len(run) {
 			continue
 		}
-		t := c.run[c.idx]
+		t := run[c.idx]
 		if t.gas > gas || t.feeCap.Lt(baseFee) {
 			continue // the sender can't go on in this call
 		}
@@ -252,17 +295,24 @@ func (p *Pool) Ready(max int, gas uint64) []*Tx {
 		if gas < params.TxGas {
 			break
 		}
-		if next := c.idx + 1; next < len(c.run) {
-			nt := c.run[next]
-			if nt.feeCap.Lt(baseFee) {
-				continue
-			}
-			nc := candidate{seq: nt.seq, run: c.run, idx: next, node: -1}
-			effTip(&nc.tip, nt, baseFee)
-			cands.push(nc)
+		next := int(c.idx) + 1
+		if next >= len(run) {
+			continue
 		}
+		nt := run[next]
+		if nt.feeCap.Lt(baseFee) {
+			continue
+		}
+		ref := c.ref
+		if ref < 0 {
+			ref = int32(len(s.runs))
+			s.runs = append(s.runs, run)
+		}
+		effTip(&s.tip[0], nt, baseFee)
+		s.push(candidate{tip: tip64(&s.tip[0]), seq: nt.seq, node: -1, ref: ref, idx: int32(next)}, nodes, baseFee)
 	}
-	clear(cands)
-	p.cands = cands[:0]
+	s.cands = s.cands[:0]
+	clear(s.runs)
+	s.runs = s.runs[:0]
 	return out
 }

@@ -7,6 +7,7 @@ import (
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
+	"unicode/utf8"
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/valyala/fasthttp"
@@ -70,6 +71,12 @@ func parseRequest(msg []byte, r *request) {
 	validID := haveID && len(id) > 0 && id[0] != '{' && id[0] != '['
 	if validID {
 		r.id = id
+		if id[0] == '"' && !utf8.Valid(id) {
+			// Keep the response valid UTF-8: re-encode the string with U+FFFD.
+			if str, ok := unquote(id); ok {
+				r.id = appendString(nil, string(str))
+			}
+		}
 	}
 	if v, ok := unquote(version); !ok || string(v) != "2.0" {
 		return

@@ -357,6 +357,11 @@ func (s *Sequencer) locate(hash common.Hash) (blockNum uint64, idx int, found bo
 	if err != nil {
 		return 0, 0, false, err
 	}
+	if mb.Env.Number > s.index.headNumber() {
+		// Written to the log a moment ago but not applied yet: not visible until
+		// the loop makes it the pending state.
+		return 0, 0, false, nil
+	}
 	sb, err := s.sealedBlock(mb.Env.Number)
 	if err != nil {
 		return 0, 0, false, err

@@ -1,17 +1,112 @@
 package main
 
 import (
-	"errors"
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/kestrel-l2/kestrel/bench"
+	"github.com/kestrel-l2/kestrel/sequencer"
 )
+
+func benchFlags() []cli.Flag {
+	d := sequencer.DefaultConfig()
+	return withEnv([]cli.Flag{
+		&cli.StringFlag{Name: "bench.workload", Value: "all", Usage: "eth (ETH transfers), erc20 (ERC-20 transfers) or all", Category: "WORKLOAD"},
+		&cli.IntFlag{Name: "bench.txs", Value: 100_000, Usage: "transactions per throughput run", Category: "WORKLOAD"},
+		&cli.IntFlag{Name: "bench.senders", Value: 2_000, Usage: "sending accounts (transaction i comes from sender i mod senders)", Category: "WORKLOAD"},
+		&cli.IntFlag{Name: "bench.recipients", Value: 0, Usage: "receiving accounts (0: as many as senders)", Category: "WORKLOAD"},
+		&cli.Uint64Flag{Name: "bench.seed", Value: 1, Usage: "seed of every key, address and transaction", Category: "WORKLOAD"},
+		&cli.IntFlag{Name: "bench.rate", Value: 5_000, Usage: "offered load (tx/s) of the eth_sendRawTransactionSync latency phase (0: skip it)", Category: "LATENCY"},
+		&cli.DurationFlag{Name: "bench.duration", Value: 10 * time.Second, Usage: "length of the latency phase", Category: "LATENCY"},
+		&cli.IntFlag{Name: "bench.runs", Value: 3, Usage: "repeat every measurement and report the median", Category: "RUN"},
+		&cli.IntFlag{Name: "bench.block-txs", Value: bench.DefaultBlockTxs, Usage: "transactions per block in the go-ethereum baseline", Category: "RUN"},
+		&cli.IntFlag{Name: "bench.conns", Value: 4, Usage: "concurrent keep-alive connections sending batches in the throughput phase", Category: "RUN"},
+		&cli.IntFlag{Name: "bench.batch", Value: 500, Usage: "eth_sendRawTransaction calls per JSON-RPC batch (at most 1000)", Category: "RUN"},
+		&cli.StringFlag{Name: "bench.rpc-url", Usage: "benchmark this external node (funded from dev account 0) instead of an in-process sequencer", Category: "TARGET"},
+		&cli.StringFlag{Name: "bench.datadir", Usage: "parent directory of the in-process nodes' data (default: the system temp dir; use a real disk)", Category: "TARGET"},
+		&cli.DurationFlag{Name: "bench.mini-block-interval", Value: d.MiniBlockInterval, Usage: "mini-block interval of the in-process sequencer", Category: "TARGET"},
+		&cli.DurationFlag{Name: "bench.block-interval", Value: d.BlockInterval, Usage: "block interval of the in-process sequencer", Category: "TARGET"},
+		&cli.StringFlag{Name: "bench.log-level", Value: "warn", Usage: "log level of the in-process sequencer (debug, info, warn, error)", Category: "TARGET"},
+		&cli.StringFlag{Name: "bench.cpuprofile", Usage: "write a CPU profile of the first run's Kestrel throughput phase to this file (-<workload> is added when several run)", Category: "OUTPUT"},
+		&cli.StringFlag{Name: "bench.out", Usage: "also write the report to FILE.json and FILE.md", Category: "OUTPUT"},
+	})
+}
 
 func benchCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "bench",
 		Usage: "measure the sequencer against go-ethereum on the same transactions",
-		Action: func(c *cli.Context) error {
-			return errors.New("not built yet")
-		},
+		Description: "For each workload and run: the same pre-signed transactions are processed by go-ethereum's\n" +
+			"StateDB + core.ApplyTransactionWithEVM on one goroutine (without and with a state root per block),\n" +
+			"then sent to a fresh in-process sequencer (or --bench.rpc-url) over JSON-RPC and timed until all\n" +
+			"are in durable mini-blocks; then eth_sendRawTransactionSync is offered open loop at --bench.rate\n" +
+			"for --bench.duration. Medians over --bench.runs are reported.",
+		Flags:  benchFlags(),
+		Action: runBench,
 	}
+}
+
+func runBench(c *cli.Context) error {
+	if c.Args().Len() > 0 {
+		return fmt.Errorf("unexpected arguments: %s", strings.Join(c.Args().Slice(), " "))
+	}
+	kinds, err := bench.ParseKinds(c.String("bench.workload"))
+	if err != nil {
+		return fmt.Errorf("--bench.workload: %w", err)
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.String("bench.log-level"))); err != nil {
+		return fmt.Errorf("--bench.log-level: %w", err)
+	}
+	opts := bench.Options{
+		Kinds: kinds, Txs: c.Int("bench.txs"), Senders: c.Int("bench.senders"), Recipients: c.Int("bench.recipients"),
+		Seed: c.Uint64("bench.seed"), Rate: c.Int("bench.rate"), Duration: c.Duration("bench.duration"),
+		Runs: c.Int("bench.runs"), BlockTxs: c.Int("bench.block-txs"), Conns: c.Int("bench.conns"), Batch: c.Int("bench.batch"),
+		RPCURL: c.String("bench.rpc-url"), Dir: c.String("bench.datadir"),
+		MiniBlockInterval: c.Duration("bench.mini-block-interval"), BlockInterval: c.Duration("bench.block-interval"),
+		CPUProfile: c.String("bench.cpuprofile"),
+		NodeLogger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})),
+		Progress:   os.Stderr,
+	}
+	switch {
+	case opts.Txs < 1 || opts.Senders < 1 || opts.Runs < 1:
+		return fmt.Errorf("--bench.txs, --bench.senders and --bench.runs must be positive")
+	case opts.Rate < 0 || opts.Recipients < 0:
+		return fmt.Errorf("--bench.rate and --bench.recipients must not be negative")
+	case opts.Batch < 1 || opts.Batch > 1000 || opts.Conns < 1:
+		return fmt.Errorf("--bench.batch must be 1..1000 and --bench.conns positive")
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	rep, err := bench.Run(ctx, opts)
+	if err != nil {
+		return err
+	}
+	fmt.Println()
+	rep.WriteTable(os.Stdout)
+	for _, w := range rep.Workloads {
+		if w.Profile == "" {
+			continue
+		}
+		fmt.Printf("\nCPU profile of the %s throughput phase (run 1): %s\n", w.Kind, w.Profile)
+		if w.ProfileTop != "" {
+			fmt.Print(w.ProfileTop)
+		}
+	}
+	if out := c.String("bench.out"); out != "" {
+		paths, err := rep.WriteFiles(out)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("\nReport written to %s\n", strings.Join(paths, " and "))
+	}
+	return nil
 }
