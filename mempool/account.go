@@ -23,13 +23,14 @@ type account struct {
 	addr common.Address
 
 	// Guarded by the sender shard's lock.
-	list    []*Tx
-	base    uint64 // state nonce at the last sync
-	contig  int
-	ready   int
-	pubLen  int
-	spent   uint256.Int // sum of the costs in list
-	pubHead *Tx         // head the ready heap holds for this account, nil if absent
+	list     []*Tx
+	base     uint64 // state nonce at the last sync
+	contig   int
+	ready    int
+	pubLen   int
+	spent    uint256.Int // sum of the costs in list
+	pubHead  *Tx         // head the ready heap holds for this account, nil if absent
+	pubReady int         // ready count the ready heap holds
 
 	run atomic.Pointer[[]*Tx] // published list[:ready]
 

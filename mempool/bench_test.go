@@ -131,7 +131,7 @@ func BenchmarkAdd(b *testing.B) {
 // fillPool inserts senders*perSender transactions without signatures (the
 // pool trusts Tx values carrying its signer), for the benchmarks of the
 // sequencer side.
-func fillPool(b *testing.B, p *Pool, senders, perSender int) []common.Address {
+func fillPool(b testing.TB, p *Pool, senders, perSender int) []common.Address {
 	addrs := make([]common.Address, senders)
 	var batch []*Tx
 	for s := range senders {

@@ -218,7 +218,7 @@ func checkInvariants(t testing.TB, p *Pool) {
 			}
 			if a.heapIdx >= 0 {
 				inHeap++
-				if it := p.heap.items[a.heapIdx]; it.a != a || it.tip != tip64(&a.keyTip) || it.seq != a.keySeq {
+				if it := p.heap.items[a.heapIdx]; it.a != a || it.tip != tip64(&a.keyTip) || it.seq != a.keySeq || it.head != a.list[0] || it.runLen != a.ready || it.gas != it.head.gas {
 					t.Errorf("account %v: wrong heap index", addr)
 				}
 			}

@@ -503,9 +503,10 @@ func (p *Pool) SetEnv(env Env) {
 				head := a.list[0]
 				effTip(&a.keyTip, head, baseFee)
 				a.keySeq = head.seq
-				p.heap.set(a, false)
+				p.heap.set(a, head, a.ready, false)
 				a.pubHead = head
 			}
+			a.pubReady = a.ready
 		}
 		p.readyMu.Unlock()
 		sh.mu.Unlock()

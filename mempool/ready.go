@@ -34,11 +34,16 @@ func effTip(dst *uint256.Int, t *Tx, baseFee *uint256.Int) {
 	}
 }
 
-// heapItem is a ready account with its head's key.
+// heapItem is a ready account with its head's key. It also caches what Ready
+// needs for a sender with a single ready transaction, so that Ready reads no
+// other memory for it.
 type heapItem struct {
-	tip uint64
-	seq uint64
-	a   *account
+	tip    uint64
+	seq    uint64
+	gas    uint64 // head.gas
+	head   *Tx
+	a      *account
+	runLen int // a.ready
 }
 
 // readyHeap is guarded by Pool.readyMu.
@@ -102,10 +107,10 @@ func (h *readyHeap) fix(i int) {
 	}
 }
 
-// set inserts a or updates its entry from a.keyTip and a.keySeq, restoring
-// the heap order if sift is set.
-func (h *readyHeap) set(a *account, sift bool) {
-	item := heapItem{tip: tip64(&a.keyTip), seq: a.keySeq, a: a}
+// set inserts a or updates its entry from a.keyTip, a.keySeq, head and
+// runLen, restoring the heap order if sift is set.
+func (h *readyHeap) set(a *account, head *Tx, runLen int, sift bool) {
+	item := heapItem{tip: tip64(&a.keyTip), seq: a.keySeq, gas: head.gas, head: head, a: a, runLen: runLen}
 	if a.heapIdx < 0 {
 		a.heapIdx = len(h.items)
 		h.items = append(h.items, item)
@@ -149,19 +154,22 @@ func (p *Pool) syncReady(a *account, env *envState) {
 	if a.ready > 0 {
 		head = a.list[0]
 	}
-	if head == a.pubHead {
+	if head == a.pubHead && a.ready == a.pubReady {
 		return
 	}
 	p.readyMu.Lock()
-	if head == nil {
+	switch {
+	case head == nil:
 		p.heap.remove(a, true)
-	} else {
+	case head != a.pubHead || a.heapIdx < 0:
 		effTip(&a.keyTip, head, &env.baseFee)
 		a.keySeq = head.seq
-		p.heap.set(a, true)
+		p.heap.set(a, head, a.ready, true)
+	default:
+		p.heap.items[a.heapIdx].runLen = a.ready
 	}
 	p.readyMu.Unlock()
-	a.pubHead = head
+	a.pubHead, a.pubReady = head, a.ready
 }
 
 // candidate is a transaction Ready may take next: the head of the ready
@@ -269,7 +277,10 @@ func (p *Pool) Ready(max int, gas uint64) []*Tx {
 	s.push(candidate{tip: nodes[0].tip, seq: nodes[0].seq, node: 0, ref: -1}, nodes, baseFee)
 	for len(s.cands) > 0 && len(out) < max {
 		c := s.pop(nodes, baseFee)
-		var run []*Tx
+		var (
+			run []*Tx
+			t   *Tx
+		)
 		if c.node >= 0 {
 			if l := 2*int(c.node) + 1; l < len(nodes) {
 				s.push(candidate{tip: nodes[l].tip, seq: nodes[l].seq, node: int32(l), ref: -1}, nodes, baseFee)
@@ -277,18 +288,23 @@ func (p *Pool) Ready(max int, gas uint64) []*Tx {
 					s.push(candidate{tip: nodes[l].tip, seq: nodes[l].seq, node: int32(l), ref: -1}, nodes, baseFee)
 				}
 			}
-			if r := nodes[c.node].a.run.Load(); r != nil {
-				run = *r
+			// A head in the heap covers the base fee (SetEnv keeps it so).
+			it := &nodes[c.node]
+			if it.gas > gas {
+				continue // the sender can't go on in this call
+			}
+			t = it.head
+			if it.runLen > 1 {
+				if r := it.a.run.Load(); r != nil && len(*r) > 1 && (*r)[0].nonce == t.nonce {
+					run = *r
+				}
 			}
 		} else {
 			run = s.runs[c.ref]
-		}
-		if int(c.idx) >= len(run) {
-			continue
-		}
-		t := run[c.idx]
-		if t.gas > gas || t.feeCap.Lt(baseFee) {
-			continue // the sender can't go on in this call
+			t = run[c.idx]
+			if t.gas > gas || t.feeCap.Lt(baseFee) {
+				continue
+			}
 		}
 		out = append(out, t)
 		gas -= t.gas

@@ -103,7 +103,16 @@ func parseRequest(msg []byte, r *request) {
 
 // serveBody answers body, appending the response to dst. It also returns the
 // HTTP status code.
-func (s *Server) serveBody(ctx context.Context, body []byte, dst []byte) ([]byte, int) {
+func (s *Server) serveBody(ctx context.Context, body []byte, dst []byte) (out []byte, status int) {
+	start := len(dst)
+	defer func() {
+		// Handlers recover on their own (exec); this guards the envelope code.
+		if p := recover(); p != nil {
+			s.log.Error("RPC request handling panicked", "panic", p, "stack", string(debug.Stack()))
+			out = appendErrorObject(dst[:start], nil, CodeInternal, "internal error", nil)
+			status = fasthttp.StatusInternalServerError
+		}
+	}()
 	if len(body) > s.cfg.MaxBodyBytes {
 		return s.tooLarge(dst), fasthttp.StatusRequestEntityTooLarge
 	}

@@ -52,10 +52,12 @@ func errorFields(err error) (code int, msg string, data any) {
 		return CodeReverted, revert.Error(), rawJSON(appendBytesHex(nil, revert.Data))
 	}
 	code, msg = CodeDefault, err.Error()
-	if ec, ok := err.(interface{ ErrorCode() int }); ok {
+	var ec interface{ ErrorCode() int }
+	if errors.As(err, &ec) {
 		code = ec.ErrorCode()
 	}
-	if de, ok := err.(interface{ ErrorData() any }); ok {
+	var de interface{ ErrorData() any }
+	if errors.As(err, &de) {
 		data = de.ErrorData()
 	}
 	return code, msg, data

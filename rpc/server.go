@@ -45,6 +45,7 @@ type Server struct {
 	cancelBase context.CancelFunc
 
 	mu      sync.Mutex
+	stopped bool
 	srv     *fasthttp.Server
 	ln      net.Listener
 	serveCh chan error
@@ -89,6 +90,9 @@ func NewServer(cfg Config, b Backend, logger *slog.Logger) (*Server, error) {
 func (s *Server) Start() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.stopped {
+		return errors.New("rpc: server stopped")
+	}
 	if s.srv != nil {
 		return errors.New("rpc: server already started")
 	}
@@ -130,13 +134,15 @@ func (s *Server) Addr() string {
 
 // Stop stops accepting connections, cancels running requests (waiting
 // eth_sendRawTransactionSync calls return) and waits for open requests to finish
-// or ctx to expire.
+// or ctx to expire. A stopped server cannot be started again.
 func (s *Server) Stop(ctx context.Context) error {
 	s.cancelBase()
 	s.mu.Lock()
 	srv, ch, ln := s.srv, s.serveCh, s.ln
+	already := s.stopped
+	s.stopped = true
 	s.mu.Unlock()
-	if srv == nil {
+	if srv == nil || already {
 		return nil
 	}
 	err := srv.ShutdownWithContext(ctx)

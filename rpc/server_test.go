@@ -365,6 +365,12 @@ func TestServerLifecycle(t *testing.T) {
 	if _, err := http.Post("http://"+s.Addr(), "application/json", strings.NewReader(`{}`)); err == nil {
 		t.Fatal("server still answers after Stop")
 	}
+	if err := s.Stop(ctx); err != nil {
+		t.Fatalf("second stop: %v", err)
+	}
+	if err := s.Start(); err == nil {
+		t.Fatal("start after stop succeeded")
+	}
 }
 
 func TestConfigCheck(t *testing.T) {
@@ -383,5 +389,55 @@ func TestConfigCheck(t *testing.T) {
 	}
 	if _, err := NewServer(Config{}, nil, nil); err == nil {
 		t.Error("nil backend accepted")
+	}
+}
+
+// blockingSync waits in SendRawTransactionSync until its context ends.
+type blockingSync struct {
+	*fakeBackend
+	entered chan struct{}
+}
+
+func (b blockingSync) SendRawTransactionSync(ctx context.Context, raw []byte, timeout time.Duration) (*ReceiptInfo, error) {
+	close(b.entered)
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+
+func TestStopCancelsWaitingSyncSend(t *testing.T) {
+	b := blockingSync{newFakeBackend(t), make(chan struct{})}
+	s := newTestServer(t, b, Config{Addr: "127.0.0.1:0"})
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	type result struct {
+		out []byte
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		resp, err := http.Post("http://"+s.Addr(), "application/json",
+			strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"eth_sendRawTransactionSync","params":["0x01",60000]}`))
+		if err != nil {
+			done <- result{err: err}
+			return
+		}
+		defer resp.Body.Close()
+		out, err := io.ReadAll(resp.Body)
+		done <- result{out, err}
+	}()
+	<-b.entered
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := s.Stop(ctx); err != nil {
+		t.Fatalf("stop: %v", err)
+	}
+	select {
+	case r := <-done:
+		if r.err == nil && !strings.Contains(string(r.out), "context canceled") {
+			t.Errorf("waiting call answered %s", r.out)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("waiting call not released by Stop")
 	}
 }

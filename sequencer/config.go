@@ -42,6 +42,8 @@ type Config struct {
 	CallTimeout time.Duration
 	// SuggestedTip is what eth_maxPriorityFeePerGas answers, in wei.
 	SuggestedTip uint64
+	// MetricsAddr serves Prometheus metrics at /metrics; empty disables them.
+	MetricsAddr string
 	// Mempool and RPC are the sub-component configs.
 	Mempool mempool.Config
 	RPC     rpc.Config

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"math/big"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -343,5 +344,24 @@ func TestRestartContinuesChain(t *testing.T) {
 	}
 	if _, err := sequencer.Verify(ctx, dir); err == nil {
 		t.Fatal("Verify opened a store the node holds")
+	}
+}
+
+func TestMetricsEndpoint(t *testing.T) {
+	seq, ec, _ := startSequencer(t, "", func(c *sequencer.Config) { c.MetricsAddr = "127.0.0.1:0" })
+	alice, bob := devWallet(0), devWallet(1)
+	if _, err := ec.SendTransactionSync(context.Background(), alice.dynamic(t, &bob.addr, big.NewInt(1), 21000, nil), nil); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Get("http://" + seq.MetricsAddr() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	for _, want := range []string{"kestrel_transactions_total 1", "kestrel_miniblocks_total", "kestrel_miniblock_fsync_seconds_bucket"} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("metrics lack %q", want)
+		}
 	}
 }

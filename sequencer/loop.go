@@ -181,6 +181,16 @@ func (s *Sequencer) miniBlock(force bool) error {
 	s.pool.Included(hashes)
 	s.answerWaiters(mb)
 	s.stats.record(len(mb.Txs), execTime, syncTime, s.log)
+	s.m.RecordMiniBlock(len(mb.Txs), s.open.gasUsed, execTime, syncTime)
+	dropped := 0
+	for _, r := range res.Rejected {
+		if !r.Retry {
+			dropped++
+		}
+	}
+	if dropped > 0 {
+		s.m.RecordDropped(dropped)
+	}
 	return nil
 }
 
@@ -334,6 +344,10 @@ func (s *Sequencer) seal(job *sealJob) error {
 	}
 	s.index.addSealed(&sealed{header: header, hash: header.Hash(), sig: signed.Signature, firstMini: job.firstMini,
 		lastMini: job.lastMini, txs: job.txs, senders: job.senders, receipts: job.receipts})
+	s.m.RecordBlock(job.env.Number, len(job.txs), header.GasUsed, time.Since(start))
+	if s.pool != nil {
+		s.m.RecordPool(s.pool.Stats())
+	}
 	s.log.Debug("Sealed block", "number", job.env.Number, "hash", header.Hash(), "txs", len(job.txs), "gas", header.GasUsed,
 		"root", root, "elapsed", time.Since(start))
 	return nil

@@ -52,6 +52,8 @@ type Sequencer struct {
 	pool   *mempool.Pool
 	index  *chainIndex
 	rpc    *rpc.Server
+	m      Metricer
+	promM  *metricsServer
 
 	open      *openBlock    // loop goroutine only
 	lastIndex uint64        // newest mini-block index, loop goroutine only
@@ -78,7 +80,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Sequencer, erro
 		return nil, fmt.Errorf("config: %w", err)
 	}
 	s := &Sequencer{cfg: cfg, log: logger, exec: exec.Sequential{}, index: newChainIndex(cfg.RecentBlocks),
-		sealJobs: make(chan *sealJob, 16), waiters: newWaiters(), stop: make(chan struct{}), fatal: make(chan error, 1)}
+		sealJobs: make(chan *sealJob, 16), waiters: newWaiters(), m: NoopMetrics{}, stop: make(chan struct{}), fatal: make(chan error, 1)}
 	steps := []struct {
 		name string
 		fn   func(context.Context) error
@@ -89,10 +91,14 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Sequencer, erro
 		{"chain", s.initChain},
 		{"mempool", s.initMempool},
 		{"rpc", s.initRPC},
+		{"metrics", s.initMetrics},
 	}
 	for _, step := range steps {
 		if err := step.fn(ctx); err != nil {
 			s.closeStore()
+			if s.promM != nil {
+				_ = s.promM.stop(ctx)
+			}
 			return nil, fmt.Errorf("init %s: %w", step.name, err)
 		}
 	}
@@ -193,6 +199,20 @@ func (s *Sequencer) initRPC(context.Context) error {
 	return nil
 }
 
+func (s *Sequencer) initMetrics(context.Context) error {
+	if s.cfg.MetricsAddr == "" {
+		return nil
+	}
+	pm := NewPromMetrics()
+	srv, err := startMetrics(s.cfg.MetricsAddr, pm)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", s.cfg.MetricsAddr, err)
+	}
+	s.m, s.promM = pm, srv
+	s.log.Info("Metrics server started", "addr", "http://"+srv.ln.Addr().String()+"/metrics")
+	return nil
+}
+
 func (s *Sequencer) poolEnv() mempool.Env {
 	return mempool.Env{ChainConfig: s.chainCf, BlockNumber: s.open.env.Number, Time: s.open.env.Time,
 		BaseFee: s.open.env.BaseFee, GasLimit: s.open.env.GasLimit}
@@ -225,6 +245,9 @@ func (s *Sequencer) Stop(ctx context.Context) error {
 		}
 		close(s.stop)
 		s.wg.Wait()
+		if s.promM != nil {
+			errs = append(errs, s.promM.stop(ctx))
+		}
 		if p := s.sealErr.Load(); p != nil {
 			errs = append(errs, *p)
 		}

@@ -42,6 +42,7 @@ func sequencerFlags(dataDir string) []cli.Flag {
 		&cli.IntFlag{Name: "mempool.global-slots", Value: mp.GlobalSlots, Usage: "most pooled transactions in all", Category: "MEMPOOL"},
 		&cli.Uint64Flag{Name: "mempool.price-bump", Value: mp.PriceBump, Usage: "percent by which a replacement must raise both fees", Category: "MEMPOOL"},
 		&cli.Uint64Flag{Name: "mempool.max-nonce-gap", Value: mp.MaxNonceGap, Usage: "how far ahead of the account nonce a transaction may be", Category: "MEMPOOL"},
+		&cli.StringFlag{Name: "metrics.addr", Usage: "serve Prometheus metrics at http://ADDR/metrics (default: off)", Category: "METRICS"},
 		&cli.StringFlag{Name: "log.level", Value: "info", Usage: "debug, info, warn or error", Category: "LOGGING"},
 		&cli.StringFlag{Name: "log.format", Value: "text", Usage: "text or json", Category: "LOGGING"},
 	})
@@ -60,6 +61,7 @@ func sequencerConfig(c *cli.Context) (sequencer.Config, error) {
 	cfg.CallGasCap = c.Uint64("rpc.gascap")
 	cfg.CallTimeout = c.Duration("rpc.evm-timeout")
 	cfg.SuggestedTip = c.Uint64("rpc.tip")
+	cfg.MetricsAddr = c.String("metrics.addr")
 	cfg.RPC = rpc.Config{
 		Addr: c.String("http.addr"), MaxBodyBytes: c.Int("http.max-body"), MaxBatch: c.Int("http.max-batch"),
 		CORSOrigins: c.StringSlice("http.cors"), MaxLogsRange: c.Uint64("rpc.logs-range"), MaxLogs: c.Int("rpc.logs-max"),
