@@ -290,8 +290,9 @@ func RunThroughput(ctx context.Context, url string, w *Workload, txs []RawTx, op
 		return nil, err
 	}
 
-	// Batches of consecutive transactions: sender-major rounds, so every sender's
-	// nonces arrive in order and close together.
+	// Batches of consecutive transactions. The workload goes round by round (one
+	// transaction of every sender per round), so each sender's nonces arrive in
+	// order and far less than the pool's nonce-gap limit apart.
 	var bodies [][]byte
 	var batches [][]int
 	for first := 0; first < len(txs); first += opts.Batch {
@@ -310,16 +311,11 @@ func RunThroughput(ctx context.Context, url string, w *Workload, txs []RawTx, op
 	}
 	warm.Wait()
 
+	stopProfile := func() {}
 	if opts.Profile != "" {
-		f, err := os.Create(opts.Profile)
-		if err != nil {
+		if stopProfile, err = startProfile(opts.Profile); err != nil {
 			return nil, err
 		}
-		if err := pprof.StartCPUProfile(f); err != nil {
-			f.Close()
-			return nil, err
-		}
-		defer func() { pprof.StopCPUProfile(); f.Close() }()
 	}
 
 	s := &sendState{c: c, txs: txs}
@@ -367,6 +363,8 @@ func RunThroughput(ctx context.Context, url string, w *Workload, txs []RawTx, op
 		res.Admitted = time.Since(start)
 		// Poll the senders not yet at their final nonce.
 		remAddrs, remWant := addrs, want
+		var lastSum uint64
+		lastProgress := time.Now()
 		for s.fatal.Load() == nil {
 			if err := ctx.Err(); err != nil {
 				s.setFatal(fmt.Errorf("waiting for %d senders: %w", len(remAddrs), errTimeout))
@@ -376,6 +374,16 @@ func RunThroughput(ctx context.Context, url string, w *Workload, txs []RawTx, op
 			res.Polls++
 			if err != nil {
 				s.setFatal(err)
+				break
+			}
+			var sum uint64
+			for _, n := range got {
+				sum += n
+			}
+			if sum != lastSum {
+				lastSum, lastProgress = sum, time.Now()
+			} else if time.Since(lastProgress) > stallTimeout {
+				s.setFatal(fmt.Errorf("no progress for %v with %d senders short of their final nonce (a transaction dropped?)", stallTimeout, len(remAddrs)))
 				break
 			}
 			var na []common.Address
@@ -395,11 +403,12 @@ func RunThroughput(ctx context.Context, url string, w *Workload, txs []RawTx, op
 			time.Sleep(opts.PollInterval)
 		}
 	})
+	res.CPU = processCPU() - cpu0
+	stopProfile()
 	if p := s.fatal.Load(); p != nil {
 		return nil, *p
 	}
 	res.Elapsed = done.Sub(start)
-	res.CPU = processCPU() - cpu0
 	if res.CPU > 0 {
 		res.TxPerCPUSec = float64(len(txs)) / res.CPU.Seconds()
 	}
@@ -430,6 +439,8 @@ type LatencyOptions struct {
 	SyncTimeout time.Duration
 	// MaxConns caps the client's connections (8192); every in-flight call holds one.
 	MaxConns int
+	// Profile, when set, receives a CPU profile of the phase.
+	Profile string
 }
 
 // LatencyResult is one latency run.
@@ -476,14 +487,22 @@ func RunLatency(ctx context.Context, url string, txs []RawTx, opts LatencyOption
 		b = appendHex(b, t.Raw)
 		bodies[i] = fmt.Appendf(b, `",%d]}`, opts.SyncTimeout.Milliseconds())
 	}
-	// Open about as many connections as the first second needs.
+	// Open connections for up to 100 ms worth of calls in flight before the clock
+	// starts; more are dialled if latency grows beyond that.
 	var warm sync.WaitGroup
-	for range min(opts.Rate/20+8, opts.MaxConns) {
+	for range min(opts.Rate/10+8, opts.MaxConns) {
 		warm.Add(1)
 		go func() { defer warm.Done(); _ = c.call(nil, "eth_chainId") }()
 	}
 	warm.Wait()
 
+	if opts.Profile != "" {
+		stop, err := startProfile(opts.Profile)
+		if err != nil {
+			return nil, err
+		}
+		defer stop()
+	}
 	var (
 		lat, svc = make([]time.Duration, n), make([]time.Duration, n)
 		ok       = make([]bool, n)
@@ -605,4 +624,17 @@ func summarizeErrors(m map[string]int) string {
 func appendHex(dst, b []byte) []byte {
 	dst = append(dst, "0x"...)
 	return hex.AppendEncode(dst, b)
+}
+
+// startProfile starts a CPU profile into path.
+func startProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }

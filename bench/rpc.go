@@ -247,3 +247,7 @@ func classifySendError(msg string) sendErrorClass {
 }
 
 var errTimeout = errors.New("timed out")
+
+// stallTimeout is how long the throughput phase waits without any sender's
+// nonce moving before it gives up.
+const stallTimeout = time.Minute

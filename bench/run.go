@@ -42,9 +42,9 @@ type Options struct {
 	// MiniBlockInterval and BlockInterval of in-process nodes (sequencer defaults
 	// if zero).
 	MiniBlockInterval, BlockInterval time.Duration
-	// CPUProfile writes a CPU profile of the first run's Kestrel throughput phase
-	// (one file per workload: the workload name is inserted before the extension
-	// when several run).
+	// CPUProfile writes a CPU profile of the first run's Kestrel throughput phase,
+	// and of its latency phase to the same name with "-latency" before the
+	// extension (the workload name is inserted too when several run).
 	CPUProfile string
 	// NodeLogger receives in-process nodes' logs (discarded if nil).
 	NodeLogger *slog.Logger
@@ -99,6 +99,9 @@ type WorkloadReport struct {
 	Median     Summary     `json:"median"`
 	Profile    string      `json:"cpuProfile,omitempty"`
 	ProfileTop string      `json:"cpuProfileTop,omitempty"`
+	// LatencyProfile is the CPU profile of the first run's latency phase.
+	LatencyProfile    string `json:"latencyCpuProfile,omitempty"`
+	LatencyProfileTop string `json:"latencyCpuProfileTop,omitempty"`
 }
 
 // Report is a whole benchmark.
@@ -249,7 +252,13 @@ func runWorkload(ctx context.Context, o Options, kind Kind, ext *External) (*Wor
 			if cfg.Extra > 0 {
 				// Let the throughput backlog's block close before offering load.
 				time.Sleep(time.Second)
-				lr, err := RunLatency(ctx, url, w.Extra(), LatencyOptions{Rate: o.Rate})
+				lopts := LatencyOptions{Rate: o.Rate}
+				if run == 1 && o.CPUProfile != "" {
+					lopts.Profile = profilePath(o.CPUProfile, kind, len(o.Kinds) > 1)
+					lopts.Profile = strings.TrimSuffix(lopts.Profile, filepath.Ext(lopts.Profile)) + "-latency" + filepath.Ext(lopts.Profile)
+					wr.LatencyProfile = lopts.Profile
+				}
+				lr, err := RunLatency(ctx, url, w.Extra(), lopts)
 				if err != nil {
 					return fmt.Errorf("kestrel latency: %w", err)
 				}
@@ -273,7 +282,25 @@ func runWorkload(ctx context.Context, o Options, kind Kind, ext *External) (*Wor
 	if wr.Profile != "" {
 		wr.ProfileTop = profileTop(wr.Profile)
 	}
+	if wr.LatencyProfile != "" {
+		wr.LatencyProfileTop = profileTop(wr.LatencyProfile)
+	}
 	return wr, nil
+}
+
+// ProfileInfo is one written CPU profile.
+type ProfileInfo struct{ Phase, Path, Top string }
+
+// Profiles lists the workload's CPU profiles.
+func (w *WorkloadReport) Profiles() []ProfileInfo {
+	var out []ProfileInfo
+	if w.Profile != "" {
+		out = append(out, ProfileInfo{"Kestrel throughput phase", w.Profile, w.ProfileTop})
+	}
+	if w.LatencyProfile != "" {
+		out = append(out, ProfileInfo{"Kestrel sync-send latency phase", w.LatencyProfile, w.LatencyProfileTop})
+	}
+	return out
 }
 
 func profilePath(base string, kind Kind, several bool) string {
@@ -354,13 +381,15 @@ func profileTop(path string) string {
 		return ""
 	}
 	top := string(out)
-	if client, err := exec.Command(gobin, "tool", "pprof", "-top", "-nodecount=1", "-tagfocus=bench=client", path).CombinedOutput(); err == nil {
-		for _, line := range strings.Split(string(client), "\n") {
-			if strings.HasPrefix(line, "Showing nodes accounting for") {
-				top += "\nBench client goroutines (pprof label bench=client): " + strings.TrimPrefix(line, "Showing nodes accounting for ") + "\n"
+	client := "none sampled"
+	if tags, err := exec.Command(gobin, "tool", "pprof", "-tags", path).CombinedOutput(); err == nil {
+		for _, line := range strings.Split(string(tags), "\n") {
+			if l := strings.TrimSpace(line); strings.HasPrefix(l, "bench: Total ") {
+				client = strings.TrimPrefix(l, "bench: Total ")
 			}
 		}
 	}
+	top += "\nBench client goroutines (pprof label bench=client): " + client + "\n"
 	return top
 }
 
@@ -467,12 +496,11 @@ func (r *Report) Markdown() string {
 		}
 	}
 	for _, w := range r.Workloads {
-		if w.Profile == "" {
-			continue
-		}
-		fmt.Fprintf(&b, "\n## CPU profile, %s (run 1, Kestrel throughput phase)\n\n%s\n", w.Kind, w.Profile)
-		if w.ProfileTop != "" {
-			fmt.Fprintf(&b, "\n```\n%s```\n", w.ProfileTop)
+		for _, p := range w.Profiles() {
+			fmt.Fprintf(&b, "\n## CPU profile, %s, %s (run 1)\n\n%s\n", w.Kind, p.Phase, p.Path)
+			if p.Top != "" {
+				fmt.Fprintf(&b, "\n```\n%s```\n", p.Top)
+			}
 		}
 	}
 	return b.String()

@@ -218,7 +218,7 @@ func checkInvariants(t testing.TB, p *Pool) {
 			}
 			if a.heapIdx >= 0 {
 				inHeap++
-				if it := p.heap.items[a.heapIdx]; it.a != a || it.tip != tip64(&a.keyTip) || it.seq != a.keySeq || it.head != a.list[0] || it.runLen != a.ready || it.gas != it.head.gas {
+				if it, key := p.heap.items[a.heapIdx], p.heap.keys[a.heapIdx]; it.a != a || key.tip != tip64(&a.keyTip) || key.seq != a.keySeq || it.head != a.list[0] || it.runLen != a.ready || it.gas != it.head.gas {
 					t.Errorf("account %v: wrong heap index", addr)
 				}
 			}
@@ -229,7 +229,7 @@ func checkInvariants(t testing.TB, p *Pool) {
 		sh.mu.Unlock()
 	}
 	p.readyMu.Lock()
-	if inHeap != len(p.heap.items) {
+	if inHeap != len(p.heap.items) || len(p.heap.keys) != len(p.heap.items) {
 		t.Errorf("heap holds %d accounts, %d have ready txs", len(p.heap.items), inHeap)
 	}
 	for i := 1; i < len(p.heap.items); i++ {

@@ -34,30 +34,36 @@ func effTip(dst *uint256.Int, t *Tx, baseFee *uint256.Int) {
 	}
 }
 
-// heapItem is a ready account with its head's key. It also caches what Ready
+// The ready heap keeps its entries in two parallel arrays: the ranking keys,
+// which sifting and Ready's walk read for many nodes, and the rest, which
+// Ready reads only for the nodes it takes from. The rest caches what Ready
 // needs for a sender with a single ready transaction, so that Ready reads no
 // other memory for it.
+type heapKey struct {
+	tip uint64
+	seq uint64
+}
+
 type heapItem struct {
-	tip    uint64
-	seq    uint64
-	gas    uint64 // head.gas
 	head   *Tx
 	a      *account
-	runLen int // a.ready
+	gas    uint64 // head.gas
+	runLen int    // a.ready
 }
 
 // readyHeap is guarded by Pool.readyMu.
 type readyHeap struct {
+	keys  []heapKey
 	items []heapItem
 }
 
 func (h *readyHeap) less(i, j int) bool {
-	x, y := &h.items[i], &h.items[j]
+	x, y := &h.keys[i], &h.keys[j]
 	if x.tip != y.tip {
 		return x.tip > y.tip
 	}
 	if x.tip == math.MaxUint64 {
-		if c := x.a.keyTip.Cmp(&y.a.keyTip); c != 0 {
+		if c := h.items[i].a.keyTip.Cmp(&h.items[j].a.keyTip); c != 0 {
 			return c > 0
 		}
 	}
@@ -65,6 +71,7 @@ func (h *readyHeap) less(i, j int) bool {
 }
 
 func (h *readyHeap) swap(i, j int) {
+	h.keys[i], h.keys[j] = h.keys[j], h.keys[i]
 	h.items[i], h.items[j] = h.items[j], h.items[i]
 	h.items[i].a.heapIdx = i
 	h.items[j].a.heapIdx = j
@@ -110,15 +117,18 @@ func (h *readyHeap) fix(i int) {
 // set inserts a or updates its entry from a.keyTip, a.keySeq, head and
 // runLen, restoring the heap order if sift is set.
 func (h *readyHeap) set(a *account, head *Tx, runLen int, sift bool) {
-	item := heapItem{tip: tip64(&a.keyTip), seq: a.keySeq, gas: head.gas, head: head, a: a, runLen: runLen}
+	key := heapKey{tip: tip64(&a.keyTip), seq: a.keySeq}
+	item := heapItem{gas: head.gas, head: head, a: a, runLen: runLen}
 	if a.heapIdx < 0 {
 		a.heapIdx = len(h.items)
+		h.keys = append(h.keys, key)
 		h.items = append(h.items, item)
 		if sift {
 			h.up(a.heapIdx)
 		}
 		return
 	}
+	h.keys[a.heapIdx] = key
 	h.items[a.heapIdx] = item
 	if sift {
 		h.fix(a.heapIdx)
@@ -135,6 +145,7 @@ func (h *readyHeap) remove(a *account, sift bool) {
 	}
 	h.items[n] = heapItem{}
 	h.items = h.items[:n]
+	h.keys = h.keys[:n]
 	a.heapIdx = -1
 	if i != n && sift {
 		h.fix(i)
@@ -191,63 +202,80 @@ type readyScratch struct {
 }
 
 // fullTip returns c's exact effective tip (for saturated keys only).
-func (s *readyScratch) fullTip(c *candidate, nodes []heapItem, baseFee *uint256.Int, dst *uint256.Int) *uint256.Int {
+func (s *readyScratch) fullTip(c *candidate, items []heapItem, baseFee *uint256.Int, dst *uint256.Int) *uint256.Int {
 	if c.node >= 0 {
-		return dst.Set(&nodes[c.node].a.keyTip)
+		return dst.Set(&items[c.node].a.keyTip)
 	}
 	effTip(dst, s.runs[c.ref][c.idx], baseFee)
 	return dst
 }
 
-func (s *readyScratch) less(x, y *candidate, nodes []heapItem, baseFee *uint256.Int) bool {
+func (s *readyScratch) less(x, y *candidate, items []heapItem, baseFee *uint256.Int) bool {
 	if x.tip != y.tip {
 		return x.tip > y.tip
 	}
 	if x.tip == math.MaxUint64 {
-		if c := s.fullTip(x, nodes, baseFee, &s.tip[0]).Cmp(s.fullTip(y, nodes, baseFee, &s.tip[1])); c != 0 {
-			return c > 0
-		}
+		return s.lessSaturated(x, y, items, baseFee)
 	}
 	return x.seq < y.seq
 }
 
-func (s *readyScratch) push(c candidate, nodes []heapItem, baseFee *uint256.Int) {
+func (s *readyScratch) lessSaturated(x, y *candidate, items []heapItem, baseFee *uint256.Int) bool {
+	if c := s.fullTip(x, items, baseFee, &s.tip[0]).Cmp(s.fullTip(y, items, baseFee, &s.tip[1])); c != 0 {
+		return c > 0
+	}
+	return x.seq < y.seq
+}
+
+func (s *readyScratch) push(c candidate, items []heapItem, baseFee *uint256.Int) {
 	s.cands = append(s.cands, c)
 	h := s.cands
 	j := len(h) - 1
 	for j > 0 {
 		i := (j - 1) / 2
-		if !s.less(&h[j], &h[i], nodes, baseFee) {
+		if !s.less(&c, &h[i], items, baseFee) {
 			break
 		}
-		h[i], h[j] = h[j], h[i]
+		h[j] = h[i]
 		j = i
 	}
+	h[j] = c
 }
 
-func (s *readyScratch) pop(nodes []heapItem, baseFee *uint256.Int) candidate {
+// pop removes the best candidate. It moves the hole at the root down to a
+// leaf along the better children, then sifts the last element up from there
+// (about half the comparisons of a plain sift-down).
+func (s *readyScratch) pop(items []heapItem, baseFee *uint256.Int) candidate {
 	h := s.cands
-	n := len(h) - 1
 	top := h[0]
-	h[0] = h[n]
+	n := len(h) - 1
+	last := h[n]
 	h = h[:n]
+	s.cands = h
+	if n == 0 {
+		return top
+	}
 	i := 0
 	for {
 		l := 2*i + 1
 		if l >= n {
 			break
 		}
-		j := l
-		if r := l + 1; r < n && s.less(&h[r], &h[l], nodes, baseFee) {
-			j = r
+		if r := l + 1; r < n && s.less(&h[r], &h[l], items, baseFee) {
+			l = r
 		}
-		if !s.less(&h[j], &h[i], nodes, baseFee) {
+		h[i] = h[l]
+		i = l
+	}
+	for i > 0 {
+		up := (i - 1) / 2
+		if !s.less(&last, &h[up], items, baseFee) {
 			break
 		}
-		h[i], h[j] = h[j], h[i]
-		i = j
+		h[i] = h[up]
+		i = up
 	}
-	s.cands = h
+	h[i] = last
 	return top
 }
 
@@ -268,28 +296,28 @@ func (p *Pool) Ready(max int, gas uint64) []*Tx {
 
 	p.readyMu.Lock()
 	defer p.readyMu.Unlock()
-	nodes := p.heap.items
-	if len(nodes) == 0 {
+	keys, items := p.heap.keys, p.heap.items
+	if len(keys) == 0 {
 		return nil
 	}
 	s := &p.scratch
 	out := make([]*Tx, 0, min(max, int(p.pending.Load())+1))
-	s.push(candidate{tip: nodes[0].tip, seq: nodes[0].seq, node: 0, ref: -1}, nodes, baseFee)
+	s.push(candidate{tip: keys[0].tip, seq: keys[0].seq, node: 0, ref: -1}, items, baseFee)
 	for len(s.cands) > 0 && len(out) < max {
-		c := s.pop(nodes, baseFee)
+		c := s.pop(items, baseFee)
 		var (
 			run []*Tx
 			t   *Tx
 		)
 		if c.node >= 0 {
-			if l := 2*int(c.node) + 1; l < len(nodes) {
-				s.push(candidate{tip: nodes[l].tip, seq: nodes[l].seq, node: int32(l), ref: -1}, nodes, baseFee)
-				if l++; l < len(nodes) {
-					s.push(candidate{tip: nodes[l].tip, seq: nodes[l].seq, node: int32(l), ref: -1}, nodes, baseFee)
+			if l := 2*int(c.node) + 1; l < len(keys) {
+				s.push(candidate{tip: keys[l].tip, seq: keys[l].seq, node: int32(l), ref: -1}, items, baseFee)
+				if l++; l < len(keys) {
+					s.push(candidate{tip: keys[l].tip, seq: keys[l].seq, node: int32(l), ref: -1}, items, baseFee)
 				}
 			}
 			// A head in the heap covers the base fee (SetEnv keeps it so).
-			it := &nodes[c.node]
+			it := &items[c.node]
 			if it.gas > gas {
 				continue // the sender can't go on in this call
 			}
@@ -325,7 +353,7 @@ func (p *Pool) Ready(max int, gas uint64) []*Tx {
 			s.runs = append(s.runs, run)
 		}
 		effTip(&s.tip[0], nt, baseFee)
-		s.push(candidate{tip: tip64(&s.tip[0]), seq: nt.seq, node: -1, ref: ref, idx: int32(next)}, nodes, baseFee)
+		s.push(candidate{tip: tip64(&s.tip[0]), seq: nt.seq, node: -1, ref: ref, idx: int32(next)}, items, baseFee)
 	}
 	s.cands = s.cands[:0]
 	clear(s.runs)

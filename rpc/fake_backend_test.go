@@ -291,11 +291,11 @@ func (f *fakeBackend) maybePanic(name string) {
 	}
 }
 
-func (f *fakeBackend) ChainID() *big.Int                 { return f.c.cfg.ChainID }
-func (f *fakeBackend) ChainConfig() *params.ChainConfig  { return f.c.cfg }
-func (f *fakeBackend) ClientVersion() string             { return "kestrel/v0.1.0-test/linux-amd64" }
-func (f *fakeBackend) HeadNumber() uint64                { return uint64(len(f.c.blocks) - 1) }
-func (f *fakeBackend) GasCap() uint64                    { return 50_000_000 }
+func (f *fakeBackend) ChainID() *big.Int                      { return f.c.cfg.ChainID }
+func (f *fakeBackend) ChainConfig() *params.ChainConfig       { return f.c.cfg }
+func (f *fakeBackend) ClientVersion() string                  { return "kestrel/v0.1.0-test/linux-amd64" }
+func (f *fakeBackend) HeadNumber() uint64                     { return uint64(len(f.c.blocks) - 1) }
+func (f *fakeBackend) GasCap() uint64                         { return 50_000_000 }
 func (f *fakeBackend) SuggestTipCap(context.Context) *big.Int { return f.tip }
 
 func (f *fakeBackend) resolve(ref BlockRef) (*Block, error) {

@@ -101,18 +101,16 @@ func (s *Server) Start() error {
 		return err
 	}
 	s.srv = &fasthttp.Server{
-		Handler:                       s.Handler(),
-		ErrorHandler:                  s.errorHandler,
-		Name:                          "kestrel",
-		ReadTimeout:                   s.cfg.ReadTimeout,
-		WriteTimeout:                  s.cfg.WriteTimeout,
-		IdleTimeout:                   s.cfg.IdleTimeout,
-		MaxRequestBodySize:            s.cfg.MaxBodyBytes,
-		NoDefaultServerHeader:         true,
-		DisablePreParseMultipartForm:  true,
-		DisableHeaderNamesNormalizing: false,
-		CloseOnShutdown:               true,
-		Logger:                        fasthttpLogger{s.log},
+		Handler:                      s.Handler(),
+		ErrorHandler:                 s.errorHandler,
+		ReadTimeout:                  s.cfg.ReadTimeout,
+		WriteTimeout:                 s.cfg.WriteTimeout,
+		IdleTimeout:                  s.cfg.IdleTimeout,
+		MaxRequestBodySize:           s.cfg.MaxBodyBytes,
+		NoDefaultServerHeader:        true,
+		DisablePreParseMultipartForm: true,
+		CloseOnShutdown:              true,
+		Logger:                       fasthttpLogger{s.log},
 	}
 	s.ln = ln
 	s.serveCh = make(chan error, 1)

@@ -35,7 +35,7 @@ func benchFlags() []cli.Flag {
 		&cli.DurationFlag{Name: "bench.mini-block-interval", Value: d.MiniBlockInterval, Usage: "mini-block interval of the in-process sequencer", Category: "TARGET"},
 		&cli.DurationFlag{Name: "bench.block-interval", Value: d.BlockInterval, Usage: "block interval of the in-process sequencer", Category: "TARGET"},
 		&cli.StringFlag{Name: "bench.log-level", Value: "warn", Usage: "log level of the in-process sequencer (debug, info, warn, error)", Category: "TARGET"},
-		&cli.StringFlag{Name: "bench.cpuprofile", Usage: "write a CPU profile of the first run's Kestrel throughput phase to this file (-<workload> is added when several run)", Category: "OUTPUT"},
+		&cli.StringFlag{Name: "bench.cpuprofile", Usage: "write CPU profiles of the first run's Kestrel throughput phase to this file and of its latency phase to FILE-latency (-<workload> is added when several run)", Category: "OUTPUT"},
 		&cli.StringFlag{Name: "bench.out", Usage: "also write the report to FILE.json and FILE.md", Category: "OUTPUT"},
 	})
 }
@@ -93,12 +93,11 @@ func runBench(c *cli.Context) error {
 	fmt.Println()
 	rep.WriteTable(os.Stdout)
 	for _, w := range rep.Workloads {
-		if w.Profile == "" {
-			continue
-		}
-		fmt.Printf("\nCPU profile of the %s throughput phase (run 1): %s\n", w.Kind, w.Profile)
-		if w.ProfileTop != "" {
-			fmt.Print(w.ProfileTop)
+		for _, p := range w.Profiles() {
+			fmt.Printf("\nCPU profile of the %s %s (run 1): %s\n", w.Kind, p.Phase, p.Path)
+			if p.Top != "" {
+				fmt.Print(p.Top)
+			}
 		}
 	}
 	if out := c.String("bench.out"); out != "" {
