@@ -15,14 +15,14 @@ func threadCPU() time.Duration {
 }
 
 func TestTmpReadyCPU(t *testing.T) {
-	for _, shape := range []struct{ senders, per int }{{100_000, 1}, {20_000, 5}, {1000, 100}} {
+	for _, shape := range []struct{ senders, per int }{{100_000, 1}} {
 		b := &testing.B{}
 		_ = b
 		p, _ := newTestPool(t, Config{AccountSlots: 1 << 20, GlobalSlots: 1 << 24, MaxNonceGap: 1 << 20}, testConfig(false))
 		fillPool((*testing.B)(nil), p, shape.senders, shape.per)
 		runtime.GC()
 		runtime.LockOSThread()
-		const n = 200
+		const n = 2000
 		start := threadCPU()
 		for range n {
 			p.Ready(5000, math.MaxUint64)

@@ -184,14 +184,13 @@ func (p *Pool) syncReady(a *account, env *envState) {
 }
 
 // candidate is a transaction Ready may take next: the head of the ready
-// heap's node (node >= 0), or runs[ref][idx], the next nonce of a sender
+// heap's node id (id >= 0), or runs[^id][idx], the next nonce of a sender
 // already taken from.
 type candidate struct {
-	tip  uint64
-	seq  uint64
-	node int32
-	ref  int32
-	idx  int32
+	tip uint64
+	seq uint64
+	id  int32
+	idx int32
 }
 
 // readyScratch is Ready's reusable working memory, guarded by readyMu.
@@ -203,10 +202,10 @@ type readyScratch struct {
 
 // fullTip returns c's exact effective tip (for saturated keys only).
 func (s *readyScratch) fullTip(c *candidate, items []heapItem, baseFee *uint256.Int, dst *uint256.Int) *uint256.Int {
-	if c.node >= 0 {
-		return dst.Set(&items[c.node].a.keyTip)
+	if c.id >= 0 {
+		return dst.Set(&items[c.id].a.keyTip)
 	}
-	effTip(dst, s.runs[c.ref][c.idx], baseFee)
+	effTip(dst, s.runs[^c.id][c.idx], baseFee)
 	return dst
 }
 
@@ -214,10 +213,10 @@ func (s *readyScratch) less(x, y *candidate, items []heapItem, baseFee *uint256.
 	if x.tip != y.tip {
 		return x.tip > y.tip
 	}
-	if x.tip == math.MaxUint64 {
-		return s.lessSaturated(x, y, items, baseFee)
+	if x.tip != math.MaxUint64 {
+		return x.seq < y.seq
 	}
-	return x.seq < y.seq
+	return s.lessSaturated(x, y, items, baseFee)
 }
 
 func (s *readyScratch) lessSaturated(x, y *candidate, items []heapItem, baseFee *uint256.Int) bool {
@@ -302,22 +301,22 @@ func (p *Pool) Ready(max int, gas uint64) []*Tx {
 	}
 	s := &p.scratch
 	out := make([]*Tx, 0, min(max, int(p.pending.Load())+1))
-	s.push(candidate{tip: keys[0].tip, seq: keys[0].seq, node: 0, ref: -1}, items, baseFee)
+	s.push(candidate{tip: keys[0].tip, seq: keys[0].seq, id: 0}, items, baseFee)
 	for len(s.cands) > 0 && len(out) < max {
 		c := s.pop(items, baseFee)
 		var (
 			run []*Tx
 			t   *Tx
 		)
-		if c.node >= 0 {
-			if l := 2*int(c.node) + 1; l < len(keys) {
-				s.push(candidate{tip: keys[l].tip, seq: keys[l].seq, node: int32(l), ref: -1}, items, baseFee)
+		if c.id >= 0 {
+			if l := 2*int(c.id) + 1; l < len(keys) {
+				s.push(candidate{tip: keys[l].tip, seq: keys[l].seq, id: int32(l)}, items, baseFee)
 				if l++; l < len(keys) {
-					s.push(candidate{tip: keys[l].tip, seq: keys[l].seq, node: int32(l), ref: -1}, items, baseFee)
+					s.push(candidate{tip: keys[l].tip, seq: keys[l].seq, id: int32(l)}, items, baseFee)
 				}
 			}
 			// A head in the heap covers the base fee (SetEnv keeps it so).
-			it := &items[c.node]
+			it := &items[c.id]
 			if it.gas > gas {
 				continue // the sender can't go on in this call
 			}
@@ -328,7 +327,7 @@ func (p *Pool) Ready(max int, gas uint64) []*Tx {
 				}
 			}
 		} else {
-			run = s.runs[c.ref]
+			run = s.runs[^c.id]
 			t = run[c.idx]
 			if t.gas > gas || t.feeCap.Lt(baseFee) {
 				continue
@@ -347,13 +346,13 @@ func (p *Pool) Ready(max int, gas uint64) []*Tx {
 		if nt.feeCap.Lt(baseFee) {
 			continue
 		}
-		ref := c.ref
-		if ref < 0 {
-			ref = int32(len(s.runs))
+		id := c.id
+		if id >= 0 {
+			id = ^int32(len(s.runs))
 			s.runs = append(s.runs, run)
 		}
 		effTip(&s.tip[0], nt, baseFee)
-		s.push(candidate{tip: tip64(&s.tip[0]), seq: nt.seq, node: -1, ref: ref, idx: int32(next)}, items, baseFee)
+		s.push(candidate{tip: tip64(&s.tip[0]), seq: nt.seq, id: id, idx: int32(next)}, items, baseFee)
 	}
 	s.cands = s.cands[:0]
 	clear(s.runs)

@@ -193,3 +193,10 @@ var ErrSyncTimeout = errors.New("the transaction was added to the mempool but wa
 type BatchSender interface {
 	SendRawTransactions(ctx context.Context, raws [][]byte) ([]common.Hash, []error)
 }
+
+// BaseFeeCalculator is an optional extension of Backend for chains whose EIP-1559
+// parameters differ from go-ethereum's defaults: eth_feeHistory then asks it for
+// the base fee of the block after a header instead of eip1559.CalcBaseFee.
+type BaseFeeCalculator interface {
+	NextBaseFee(parent *types.Header) *big.Int
+}

@@ -125,7 +125,11 @@ func (s *Server) ethFeeHistory(ctx context.Context, a *args, dst []byte) ([]byte
 		if err != nil {
 			return dst, err
 		}
-		fees = append(fees, processBlockFees(cfg, n, header, block, percentiles))
+		f := processBlockFees(cfg, n, header, block, percentiles)
+		if calc, ok := s.b.(BaseFeeCalculator); ok {
+			f.nextFee = calc.NextBaseFee(header)
+		}
+		fees = append(fees, f)
 	}
 	if len(fees) == 0 {
 		return append(dst, `{"oldestBlock":"0x0","gasUsedRatio":null}`...), nil

@@ -25,9 +25,18 @@ import (
 type backend struct{ s *Sequencer }
 
 var (
-	_ rpc.Backend     = (*backend)(nil)
-	_ rpc.BatchSender = (*backend)(nil)
+	_ rpc.Backend           = (*backend)(nil)
+	_ rpc.BatchSender       = (*backend)(nil)
+	_ rpc.BaseFeeCalculator = (*backend)(nil)
 )
+
+// NextBaseFee implements rpc.BaseFeeCalculator with the genesis EIP-1559 parameters.
+func (b *backend) NextBaseFee(parent *types.Header) *big.Int {
+	if parent.BaseFee == nil {
+		return new(big.Int)
+	}
+	return b.s.genesis.NextBaseFee(parent.GasUsed, parent.GasLimit, parent.BaseFee)
+}
 
 func (b *backend) ChainID() *big.Int                { return new(big.Int).SetUint64(b.s.genesis.ChainID) }
 func (b *backend) ChainConfig() *params.ChainConfig { return b.s.chainCf }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math/big"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -363,5 +364,58 @@ func TestMetricsEndpoint(t *testing.T) {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("metrics lack %q", want)
 		}
+	}
+}
+
+// TestCustomGenesisFeeParameters runs a chain from a genesis file with its own
+// EIP-1559 parameters; eth_feeHistory's next base fee follows them.
+func TestCustomGenesisFeeParameters(t *testing.T) {
+	dir := t.TempDir()
+	g := chain.DevGenesis()
+	g.ChainID = 777
+	g.GasLimit = 1_000_000
+	g.BaseFeeChangeDenominator = 2
+	g.ElasticityMultiplier = 4
+	data, err := g.MarshalJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := dir + "/genesis.json"
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, ec, _ := startSequencer(t, dir+"/data", func(c *sequencer.Config) { c.GenesisFile = path })
+	ctx := context.Background()
+	if id, _ := ec.ChainID(ctx); id.Uint64() != 777 {
+		t.Fatalf("chain id %v", id)
+	}
+	// Wait for a couple of empty blocks: each halves the base fee (denominator 2
+	// with a target of a quarter of the limit).
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		n, err := ec.BlockNumber(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n >= 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no blocks")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	h1, _ := ec.HeaderByNumber(ctx, big.NewInt(1))
+	h2, _ := ec.HeaderByNumber(ctx, big.NewInt(2))
+	if want := g.NextBaseFee(h1.GasUsed, h1.GasLimit, h1.BaseFee); h2.BaseFee.Cmp(want) != 0 || h2.BaseFee.Cmp(h1.BaseFee) >= 0 {
+		t.Fatalf("block 2 base fee %v, want %v", h2.BaseFee, want)
+	}
+	fh, err := ec.FeeHistory(ctx, 2, big.NewInt(2), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h3, _ := ec.HeaderByNumber(ctx, big.NewInt(3))
+	if last := fh.BaseFee[len(fh.BaseFee)-1]; last.Cmp(h3.BaseFee) != 0 {
+		t.Fatalf("fee history next base fee %v, block 3 has %v", last, h3.BaseFee)
 	}
 }
