@@ -47,7 +47,7 @@ type BaselineResult struct {
 	CPU         time.Duration `json:"cpuNs"`
 	TxPerCPUSec float64       `json:"txPerCpuSec"`
 	// FinalRoot is the state root after the last block (Root runs only).
-	FinalRoot common.Hash `json:"finalRoot,omitempty"`
+	FinalRoot *common.Hash `json:"finalRoot,omitempty"`
 }
 
 // baselineState is a fresh copy of the workload's pre-state in go-ethereum's
@@ -161,7 +161,8 @@ func RunBaseline(w *Workload, txs []RawTx, opts BaselineOptions) (*BaselineResul
 			res.GasUsed += receipt.GasUsed
 		}
 		if opts.Root {
-			res.FinalRoot = sdb.IntermediateRoot(true)
+			root := sdb.IntermediateRoot(true)
+			res.FinalRoot = &root
 		}
 		parent = blockHash
 	}

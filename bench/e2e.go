@@ -455,9 +455,13 @@ type LatencyResult struct {
 	Achieved float64 `json:"achievedTxPerSec"`
 	// Latency of successful calls from their scheduled send time (so client-side
 	// delays count: no coordinated omission) to the receipt.
-	P50, P90, P99, Max time.Duration
+	P50 time.Duration `json:"p50Ns"`
+	P90 time.Duration `json:"p90Ns"`
+	P99 time.Duration `json:"p99Ns"`
+	Max time.Duration `json:"maxNs"`
 	// Service latency: from the actual send to the receipt.
-	ServiceP50, ServiceP99 time.Duration
+	ServiceP50 time.Duration `json:"serviceP50Ns"`
+	ServiceP99 time.Duration `json:"serviceP99Ns"`
 	// Late counts calls sent more than 1ms after their slot.
 	Late int `json:"late"`
 }

@@ -36,8 +36,6 @@ type account struct {
 
 	// Guarded by Pool.readyMu.
 	heapIdx int
-	keyTip  uint256.Int
-	keySeq  uint64
 }
 
 func newAccount(addr common.Address, base uint64) *account {

@@ -47,10 +47,12 @@ func FuzzDecode(f *testing.F) {
 			t.Fatal(err)
 		}
 		txs, errs := p.DecodeBatch([][]byte{data, data})
-		if errs[0] != nil {
-			if txs[0] != nil {
-				t.Fatalf("tx and error %v", errs[0])
+		for i := range txs {
+			if (txs[i] == nil) == (errs[i] == nil) {
+				t.Fatalf("item %d: tx %v, error %v", i, txs[i] != nil, errs[i])
 			}
+		}
+		if errs[0] != nil {
 			return
 		}
 		tx := txs[0]

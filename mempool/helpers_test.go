@@ -218,7 +218,7 @@ func checkInvariants(t testing.TB, p *Pool) {
 			}
 			if a.heapIdx >= 0 {
 				inHeap++
-				if it, key := p.heap.items[a.heapIdx], p.heap.keys[a.heapIdx]; it.a != a || key.tip != tip64(&a.keyTip) || key.seq != a.keySeq || it.head != a.list[0] || it.runLen != a.ready || it.gas != it.head.gas {
+				if it, key := p.heap.items[a.heapIdx], p.heap.keys[a.heapIdx]; it.a != a || key != wantKey(a.list[0], &env.baseFee) || it.head != a.list[0] || it.runLen != a.ready || it.gas != it.head.gas || it.feeCap != tip64(&it.head.feeCap) {
 					t.Errorf("account %v: wrong heap index", addr)
 				}
 			}
@@ -248,4 +248,10 @@ func checkInvariants(t testing.TB, p *Pool) {
 	if gp != pending || gp+gq != total || indexed != total {
 		t.Errorf("stats %d/%d, indexed %d; want %d pending of %d", gp, gq, indexed, pending, total)
 	}
+}
+
+func wantKey(head *Tx, baseFee *uint256.Int) heapKey {
+	var tip uint256.Int
+	effTip(&tip, head, baseFee)
+	return heapKey{tip: tip64(&tip), seq: head.seq}
 }

@@ -31,8 +31,8 @@ const (
 	numSenderShards = 256
 	numHashShards   = 256
 
-	// tombstoneRotate is how many Included calls a replaced transaction's
-	// hash is remembered for, at least (two generations of this many).
+	// A replaced transaction's hash is remembered (for Included) for between
+	// tombstoneRotate and twice as many Included calls.
 	tombstoneRotate = 128
 )
 
@@ -111,8 +111,12 @@ func New(cfg Config, env Env, state State) (*Pool, error) {
 	return p, nil
 }
 
+func (p *Pool) shardIndex(addr common.Address) int {
+	return int(uint(addr[7]^addr[13]^addr[19]) % numSenderShards)
+}
+
 func (p *Pool) shard(addr common.Address) *senderShard {
-	return &p.senders[uint(addr[7]^addr[13]^addr[19])%numSenderShards]
+	return &p.senders[p.shardIndex(addr)]
 }
 
 func (p *Pool) hashShard(h common.Hash) *hashShard {
@@ -394,26 +398,46 @@ func (p *Pool) refresh(addr common.Address, remove []*Tx) {
 // dropped, ones the balance no longer covers too, and later nonces of dropped
 // ones are demoted to queued.
 func (p *Pool) Included(hashes []common.Hash) {
+	// Find the senders: pooled transactions, or replaced ones (tombstones).
+	txs := make([]*Tx, len(hashes))
+	senders := make([]common.Address, len(hashes))
+	found := make([]bool, len(hashes))
+	p.parallelMin(len(hashes), func(i int) {
+		if t := p.Get(hashes[i]); t != nil {
+			txs[i], senders[i], found[i] = t, t.Sender, true
+		} else {
+			senders[i], found[i] = p.tombstoned(hashes[i])
+		}
+	})
+	// Group by sender, keeping the order, and the senders by shard.
 	bySender := make(map[common.Address][]*Tx)
 	var order []common.Address
-	for _, h := range hashes {
-		var addr common.Address
-		t := p.Get(h)
-		if t != nil {
-			addr = t.Sender
-		} else if a, ok := p.tombstoned(h); ok {
-			addr = a
-		} else {
+	for i, addr := range senders {
+		if !found[i] {
 			continue
 		}
 		list, seen := bySender[addr]
 		if !seen {
 			order = append(order, addr)
 		}
-		bySender[addr] = append(list, t)
+		bySender[addr] = append(list, txs[i])
 	}
-	for _, addr := range order {
-		p.refresh(addr, bySender[addr])
+	if len(order) < parallelMinItems {
+		for _, addr := range order {
+			p.refresh(addr, bySender[addr])
+		}
+	} else {
+		// Shards are independent: refresh them in parallel.
+		var byShard [numSenderShards][]common.Address
+		for _, addr := range order {
+			i := p.shardIndex(addr)
+			byShard[i] = append(byShard[i], addr)
+		}
+		p.parallel(numSenderShards, func(i int) {
+			for _, addr := range byShard[i] {
+				p.refresh(addr, bySender[addr])
+			}
+		})
 	}
 	p.tombMu.Lock()
 	if p.tombCalls++; p.tombCalls >= tombstoneRotate {
@@ -501,9 +525,7 @@ func (p *Pool) SetEnv(env Env) {
 				a.pubHead = nil
 			} else {
 				head := a.list[0]
-				effTip(&a.keyTip, head, baseFee)
-				a.keySeq = head.seq
-				p.heap.set(a, head, a.ready, false)
+				p.heap.set(a, head, a.ready, baseFee, false)
 				a.pubHead = head
 			}
 			a.pubReady = a.ready

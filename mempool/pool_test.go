@@ -405,3 +405,32 @@ func TestSetEnvForks(t *testing.T) {
 		t.Fatalf("Prague: %v", err)
 	}
 }
+
+func TestIncludedLarge(t *testing.T) {
+	// Enough senders for Included to go parallel.
+	p, st := newTestPool(t, Config{RecoverWorkers: 4}, testConfig(false))
+	addrs := fillPool(t, p, 3*parallelMinItems, 3)
+	r := p.Ready(math.MaxInt, math.MaxUint64)
+	if len(r) != 9*parallelMinItems {
+		t.Fatalf("ready %d", len(r))
+	}
+	var included []common.Hash
+	for _, tx := range r {
+		if tx.Nonce() < 2 {
+			included = append(included, tx.Hash)
+		}
+	}
+	for _, addr := range addrs {
+		st.setNonce(addr, 2)
+	}
+	p.Included(included)
+	if pend, queued := p.Stats(); pend != len(addrs) || queued != 0 {
+		t.Fatalf("stats %d/%d", pend, queued)
+	}
+	for _, h := range included {
+		if p.Get(h) != nil {
+			t.Fatal("included tx kept")
+		}
+	}
+	checkInvariants(t, p)
+}

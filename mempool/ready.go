@@ -15,9 +15,9 @@ import (
 // returned transactions whatever the size of the pool, and leaves the ready
 // heap untouched.
 
-// A ranking key is an effective tip, then arrival (seq). Keys carry the tip
-// saturated to 64 bits (18 ETH per gas) so that comparisons touch no other
-// memory; only two saturated tips are compared in full.
+// A ranking key is an effective tip, then arrival (seq). Tips are saturated
+// to 64 bits: effective tips above 2^64-1 wei (18.4 ETH per gas, a tip of
+// 387k ETH for a plain transfer) rank equal, by arrival.
 
 func tip64(tip *uint256.Int) uint64 {
 	if tip.IsUint64() {
@@ -48,6 +48,7 @@ type heapItem struct {
 	head   *Tx
 	a      *account
 	gas    uint64 // head.gas
+	feeCap uint64 // head.feeCap, saturated
 	runLen int    // a.ready
 }
 
@@ -59,15 +60,7 @@ type readyHeap struct {
 
 func (h *readyHeap) less(i, j int) bool {
 	x, y := &h.keys[i], &h.keys[j]
-	if x.tip != y.tip {
-		return x.tip > y.tip
-	}
-	if x.tip == math.MaxUint64 {
-		if c := h.items[i].a.keyTip.Cmp(&h.items[j].a.keyTip); c != 0 {
-			return c > 0
-		}
-	}
-	return x.seq < y.seq
+	return x.tip > y.tip || (x.tip == y.tip && x.seq < y.seq)
 }
 
 func (h *readyHeap) swap(i, j int) {
@@ -114,11 +107,13 @@ func (h *readyHeap) fix(i int) {
 	}
 }
 
-// set inserts a or updates its entry from a.keyTip, a.keySeq, head and
-// runLen, restoring the heap order if sift is set.
-func (h *readyHeap) set(a *account, head *Tx, runLen int, sift bool) {
-	key := heapKey{tip: tip64(&a.keyTip), seq: a.keySeq}
-	item := heapItem{gas: head.gas, head: head, a: a, runLen: runLen}
+// set inserts a or updates its entry for its ready run's head and length,
+// restoring the heap order if sift is set.
+func (h *readyHeap) set(a *account, head *Tx, runLen int, baseFee *uint256.Int, sift bool) {
+	var tip uint256.Int
+	effTip(&tip, head, baseFee)
+	key := heapKey{tip: tip64(&tip), seq: head.seq}
+	item := heapItem{gas: head.gas, feeCap: tip64(&head.feeCap), head: head, a: a, runLen: runLen}
 	if a.heapIdx < 0 {
 		a.heapIdx = len(h.items)
 		h.keys = append(h.keys, key)
@@ -173,9 +168,7 @@ func (p *Pool) syncReady(a *account, env *envState) {
 	case head == nil:
 		p.heap.remove(a, true)
 	case head != a.pubHead || a.heapIdx < 0:
-		effTip(&a.keyTip, head, &env.baseFee)
-		a.keySeq = head.seq
-		p.heap.set(a, head, a.ready, true)
+		p.heap.set(a, head, a.ready, &env.baseFee, true)
 	default:
 		p.heap.items[a.heapIdx].runLen = a.ready
 	}
@@ -197,42 +190,20 @@ type candidate struct {
 type readyScratch struct {
 	cands []candidate
 	runs  [][]*Tx
-	tip   [2]uint256.Int
+	tip   uint256.Int
 }
 
-// fullTip returns c's exact effective tip (for saturated keys only).
-func (s *readyScratch) fullTip(c *candidate, items []heapItem, baseFee *uint256.Int, dst *uint256.Int) *uint256.Int {
-	if c.id >= 0 {
-		return dst.Set(&items[c.id].a.keyTip)
-	}
-	effTip(dst, s.runs[^c.id][c.idx], baseFee)
-	return dst
+func (s *readyScratch) less(x, y *candidate) bool {
+	return x.tip > y.tip || (x.tip == y.tip && x.seq < y.seq)
 }
 
-func (s *readyScratch) less(x, y *candidate, items []heapItem, baseFee *uint256.Int) bool {
-	if x.tip != y.tip {
-		return x.tip > y.tip
-	}
-	if x.tip != math.MaxUint64 {
-		return x.seq < y.seq
-	}
-	return s.lessSaturated(x, y, items, baseFee)
-}
-
-func (s *readyScratch) lessSaturated(x, y *candidate, items []heapItem, baseFee *uint256.Int) bool {
-	if c := s.fullTip(x, items, baseFee, &s.tip[0]).Cmp(s.fullTip(y, items, baseFee, &s.tip[1])); c != 0 {
-		return c > 0
-	}
-	return x.seq < y.seq
-}
-
-func (s *readyScratch) push(c candidate, items []heapItem, baseFee *uint256.Int) {
+func (s *readyScratch) push(c candidate) {
 	s.cands = append(s.cands, c)
 	h := s.cands
 	j := len(h) - 1
 	for j > 0 {
 		i := (j - 1) / 2
-		if !s.less(&c, &h[i], items, baseFee) {
+		if !s.less(&c, &h[i]) {
 			break
 		}
 		h[j] = h[i]
@@ -241,10 +212,32 @@ func (s *readyScratch) push(c candidate, items []heapItem, baseFee *uint256.Int)
 	h[j] = c
 }
 
+// replaceTop replaces the best candidate with c.
+func (s *readyScratch) replaceTop(c candidate) {
+	h := s.cands
+	n := len(h)
+	i := 0
+	for {
+		l := 2*i + 1
+		if l >= n {
+			break
+		}
+		if r := l + 1; r < n && s.less(&h[r], &h[l]) {
+			l = r
+		}
+		if !s.less(&h[l], &c) {
+			break
+		}
+		h[i] = h[l]
+		i = l
+	}
+	h[i] = c
+}
+
 // pop removes the best candidate. It moves the hole at the root down to a
 // leaf along the better children, then sifts the last element up from there
 // (about half the comparisons of a plain sift-down).
-func (s *readyScratch) pop(items []heapItem, baseFee *uint256.Int) candidate {
+func (s *readyScratch) pop() candidate {
 	h := s.cands
 	top := h[0]
 	n := len(h) - 1
@@ -260,7 +253,7 @@ func (s *readyScratch) pop(items []heapItem, baseFee *uint256.Int) candidate {
 		if l >= n {
 			break
 		}
-		if r := l + 1; r < n && s.less(&h[r], &h[l], items, baseFee) {
+		if r := l + 1; r < n && s.less(&h[r], &h[l]) {
 			l = r
 		}
 		h[i] = h[l]
@@ -268,7 +261,7 @@ func (s *readyScratch) pop(items []heapItem, baseFee *uint256.Int) candidate {
 	}
 	for i > 0 {
 		up := (i - 1) / 2
-		if !s.less(&last, &h[up], items, baseFee) {
+		if !s.less(&last, &h[up]) {
 			break
 		}
 		h[i] = h[up]
@@ -300,59 +293,88 @@ func (p *Pool) Ready(max int, gas uint64) []*Tx {
 		return nil
 	}
 	s := &p.scratch
+	baseFee64 := tip64(baseFee)
 	out := make([]*Tx, 0, min(max, int(p.pending.Load())+1))
-	s.push(candidate{tip: keys[0].tip, seq: keys[0].seq, id: 0}, items, baseFee)
+	s.push(candidate{tip: keys[0].tip, seq: keys[0].seq, id: 0})
 	for len(s.cands) > 0 && len(out) < max {
-		c := s.pop(items, baseFee)
+		c := s.cands[0]
+		// The candidates that replace c: its heap children, its sender's next.
 		var (
-			run []*Tx
-			t   *Tx
+			add  [3]candidate
+			nadd int
 		)
 		if c.id >= 0 {
 			if l := 2*int(c.id) + 1; l < len(keys) {
-				s.push(candidate{tip: keys[l].tip, seq: keys[l].seq, id: int32(l)}, items, baseFee)
+				add[0] = candidate{tip: keys[l].tip, seq: keys[l].seq, id: int32(l)}
+				nadd = 1
 				if l++; l < len(keys) {
-					s.push(candidate{tip: keys[l].tip, seq: keys[l].seq, id: int32(l)}, items, baseFee)
+					add[1] = candidate{tip: keys[l].tip, seq: keys[l].seq, id: int32(l)}
+					nadd = 2
 				}
 			}
-			// A head in the heap covers the base fee (SetEnv keeps it so).
+		}
+		var (
+			run  []*Tx
+			t    *Tx
+			tgas uint64
+		)
+		if c.id >= 0 {
+			// Taking a head reads only the heap's own memory. Heads in the
+			// heap cover the base fee, unless SetEnv is running right now.
 			it := &items[c.id]
-			if it.gas > gas {
-				continue // the sender can't go on in this call
-			}
-			t = it.head
-			if it.runLen > 1 {
-				if r := it.a.run.Load(); r != nil && len(*r) > 1 && (*r)[0].nonce == t.nonce {
-					run = *r
+			if it.gas <= gas && it.feeCap >= baseFee64 {
+				t, tgas = it.head, it.gas
+				if it.runLen > 1 {
+					if r := it.a.run.Load(); r != nil && len(*r) > 1 && (*r)[0].nonce == t.nonce {
+						run = *r
+					}
 				}
 			}
 		} else {
 			run = s.runs[^c.id]
-			t = run[c.idx]
-			if t.gas > gas || t.feeCap.Lt(baseFee) {
-				continue
+			if t = run[c.idx]; t.gas > gas || t.feeCap.Lt(baseFee) {
+				t = nil
+			} else {
+				tgas = t.gas
 			}
 		}
-		out = append(out, t)
-		gas -= t.gas
-		if gas < params.TxGas {
-			break
+		// t == nil: the sender can't go on in this call.
+		if t != nil {
+			out = append(out, t)
+			gas -= tgas
+			if gas < params.TxGas {
+				break
+			}
+			if next := int(c.idx) + 1; next < len(run) && !run[next].feeCap.Lt(baseFee) {
+				nt := run[next]
+				id := c.id
+				if id >= 0 {
+					id = ^int32(len(s.runs))
+					s.runs = append(s.runs, run)
+				}
+				effTip(&s.tip, nt, baseFee)
+				add[nadd] = candidate{tip: tip64(&s.tip), seq: nt.seq, id: id, idx: int32(next)}
+				nadd++
+			}
 		}
-		next := int(c.idx) + 1
-		if next >= len(run) {
+		if nadd == 0 {
+			s.pop()
 			continue
 		}
-		nt := run[next]
-		if nt.feeCap.Lt(baseFee) {
-			continue
+		// The best replacement takes c's place at the top: it ranks close to c,
+		// so it sifts down only a little.
+		best := 0
+		for i := 1; i < nadd; i++ {
+			if s.less(&add[i], &add[best]) {
+				best = i
+			}
 		}
-		id := c.id
-		if id >= 0 {
-			id = ^int32(len(s.runs))
-			s.runs = append(s.runs, run)
+		s.replaceTop(add[best])
+		for i := range nadd {
+			if i != best {
+				s.push(add[i])
+			}
 		}
-		effTip(&s.tip[0], nt, baseFee)
-		s.push(candidate{tip: tip64(&s.tip[0]), seq: nt.seq, id: id, idx: int32(next)}, items, baseFee)
 	}
 	s.cands = s.cands[:0]
 	clear(s.runs)

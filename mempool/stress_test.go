@@ -20,8 +20,8 @@ import (
 func TestConcurrentStress(t *testing.T) {
 	const (
 		adders     = 8
-		keysPer    = 4
-		txsPerAdd  = 300
+		keysPer    = 80 // 640 senders: big mini-blocks take Included's parallel path
+		txsPerAdd  = 400
 		miniBlocks = 400
 	)
 	if testing.Short() {
@@ -52,6 +52,9 @@ func TestConcurrentStress(t *testing.T) {
 			var batch [][]byte
 			for i := range txsPerAdd {
 				k := keys[rng.IntN(len(keys))]
+				if i < len(keys) {
+					k = keys[i] // every sender early on, for a wide first mini-block
+				}
 				nonce := st.Nonce(k.addr)
 				switch r := rng.IntN(10); {
 				case r < 6:
@@ -81,12 +84,9 @@ func TestConcurrentStress(t *testing.T) {
 					continue
 				}
 				txs, errs := p.DecodeBatch(batch)
-				for j, err := range errs {
-					if err != nil {
-						if err != ErrAlreadyKnown {
-							fail("decode: " + err.Error())
-						}
-						txs[j] = nil
+				for _, err := range errs {
+					if err != nil && err != ErrAlreadyKnown {
+						fail("decode: " + err.Error())
 					}
 				}
 				for _, err := range p.Add(txs) {
@@ -123,9 +123,19 @@ func TestConcurrentStress(t *testing.T) {
 
 	// Sequencer.
 	rng := rand.New(rand.NewPCG(99, 1))
-	executed := 0
+	executed, largest := 0, 0
 	for mb := 0; mb < miniBlocks; mb++ {
-		ready := p.Ready(50, 30_000_000)
+		size := 50
+		if mb%200 == 0 {
+			// Let the pool fill up, then take a big mini-block.
+			for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+				if pend, _ := p.Stats(); pend >= 600 {
+					break
+				}
+			}
+			size = 2000
+		}
+		ready := p.Ready(size, 300_000_000)
 		seen := make(map[common.Hash]bool)
 		next := make(map[common.Address]uint64)
 		var included []common.Hash
@@ -158,6 +168,7 @@ func TestConcurrentStress(t *testing.T) {
 		}
 		p.Included(included)
 		executed += len(included)
+		largest = max(largest, len(included))
 		if mb%25 == 0 {
 			env := p.Env()
 			env.BaseFee = big.NewInt(int64(1+rng.IntN(30)) * gwei)
@@ -183,7 +194,7 @@ func TestConcurrentStress(t *testing.T) {
 	p.SetEnv(env)
 	checkInvariants(t, p)
 	pend, queued := p.Stats()
-	t.Logf("added %d, executed %d, left %d pending / %d queued", added.Load(), executed, pend, queued)
+	t.Logf("added %d, executed %d (largest mini-block %d), left %d pending / %d queued", added.Load(), executed, largest, pend, queued)
 	if executed == 0 || added.Load() == 0 {
 		t.Fatal("stress test did nothing")
 	}

@@ -41,6 +41,22 @@ type Tx struct {
 // Nonce returns the transaction's nonce.
 func (t *Tx) Nonce() uint64 { return t.Tx.Nonce() }
 
+// parallelMinItems is the batch size from which bookkeeping work (not sender
+// recovery, which is always worth it) is spread over goroutines.
+const parallelMinItems = 512
+
+// parallelMin is parallel for cheap per-item work: small batches stay on the
+// calling goroutine.
+func (p *Pool) parallelMin(n int, fn func(i int)) {
+	if n < parallelMinItems {
+		for i := range n {
+			fn(i)
+		}
+		return
+	}
+	p.parallel(n, fn)
+}
+
 // parallel runs fn(0..n-1) on up to RecoverWorkers goroutines.
 func (p *Pool) parallel(n int, fn func(i int)) {
 	workers := min(p.cfg.RecoverWorkers, n)
@@ -70,20 +86,16 @@ func (p *Pool) parallel(n int, fn func(i int)) {
 
 // DecodeBatch decodes raw transactions (types.Transaction.UnmarshalBinary) and
 // recovers their senders, spreading the work over Config.RecoverWorkers
-// goroutines. The size limit is checked before decoding. For each item it
-// returns the transaction or an error; for a transaction the pool already
-// holds it returns both the decoded transaction and ErrAlreadyKnown. The raw
-// slices are copied, so callers may reuse their buffers.
+// goroutines. The size limit is checked before decoding, the transaction type
+// and chain id before recovery, and a transaction the pool already holds is
+// reported as ErrAlreadyKnown without recovery. For each item it returns the
+// transaction or an error. The raw slices are copied, so callers may reuse
+// their buffers. Pass the transactions to Add unmodified.
 func (p *Pool) DecodeBatch(raws [][]byte) ([]*Tx, []error) {
 	txs := make([]*Tx, len(raws))
 	errs := make([]error, len(raws))
 	now := time.Now()
-	p.parallel(len(raws), func(i int) {
-		txs[i], errs[i] = p.decode(raws[i], now)
-		if errs[i] != nil && errs[i] != ErrAlreadyKnown {
-			txs[i] = nil
-		}
-	})
+	p.parallel(len(raws), func(i int) { txs[i], errs[i] = p.decode(raws[i], now) })
 	return txs, errs
 }
 
@@ -98,7 +110,7 @@ func (p *Pool) decode(raw []byte, now time.Time) (*Tx, error) {
 	}
 	t := &Tx{Tx: tx, Hash: tx.Hash(), Raw: raw, Size: uint64(len(raw)), Added: now}
 	if p.Get(t.Hash) != nil {
-		return t, ErrAlreadyKnown
+		return nil, ErrAlreadyKnown
 	}
 	if err := p.checkEnvelope(tx, p.env.Load()); err != nil {
 		return nil, err
