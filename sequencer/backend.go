@@ -426,8 +426,8 @@ func (b *backend) Receipt(ctx context.Context, hash common.Hash) (*rpc.ReceiptIn
 	if idx >= len(sb.txs) {
 		return nil, nil
 	}
-	full := chain.FullReceipts(envOf(sb.header), sb.hash, sb.txs, sb.senders, sb.receipts)
-	return &rpc.ReceiptInfo{Receipt: full[idx], Tx: sb.txs[idx], From: sb.senders[idx], Sealed: true}, nil
+	r := chain.DeriveReceipts(envOf(sb.header), sb.hash, sb.txs, sb.senders, sb.receipts, idx, idx+1)[0]
+	return &rpc.ReceiptInfo{Receipt: r, Tx: sb.txs[idx], From: sb.senders[idx], Sealed: true}, nil
 }
 
 var _ = rlp.EncodeToBytes

@@ -225,10 +225,16 @@ func (s *Sequencer) answerWaiters(mb *chain.MiniBlock) {
 		return
 	}
 	p := s.index.getPending()
-	full := chain.FullReceipts(p.env, common.Hash{}, p.txs, p.senders, p.receipts)
 	base := len(p.txs) - len(mb.Txs)
+	var full []*types.Receipt // derived only if a waiter is there
 	for i, tx := range mb.Txs {
-		s.waiters.deliver(tx.Hash(), &rpc.ReceiptInfo{Receipt: full[base+i], Tx: tx, From: mb.Senders[i]})
+		if !s.waiters.has(tx.Hash()) {
+			continue
+		}
+		if full == nil {
+			full = chain.DeriveReceipts(p.env, common.Hash{}, p.txs, p.senders, p.receipts, base, len(p.txs))
+		}
+		s.waiters.deliver(tx.Hash(), &rpc.ReceiptInfo{Receipt: full[i], Tx: tx, From: mb.Senders[i]})
 	}
 }
 
@@ -405,6 +411,12 @@ func (w *waiters) empty() bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return len(w.m) == 0
+}
+
+func (w *waiters) has(h common.Hash) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.m[h]) > 0
 }
 
 func (w *waiters) add(h common.Hash) chan waitResult {

@@ -369,3 +369,24 @@ func FuzzStateDiff(f *testing.F) {
 		}
 	})
 }
+
+func TestDeriveReceiptsMatchesFull(t *testing.T) {
+	mb := testMiniBlock(t)
+	txs := []*types.Transaction{mb.Txs[0], mb.Txs[0], mb.Txs[0]}
+	senders := []common.Address{mb.Senders[0], mb.Senders[0], mb.Senders[0]}
+	stored := []*Receipt{mb.Receipts[0], {Status: 0, CumulativeGasUsed: 42000, GasUsed: 21000}, mb.Receipts[0]}
+	full := FullReceipts(mb.Env, common.Hash{7}, txs, senders, stored)
+	for from := 0; from < 3; from++ {
+		part := DeriveReceipts(mb.Env, common.Hash{7}, txs, senders, stored, from, 3)
+		for i, r := range part {
+			a, _ := full[from+i].MarshalJSON()
+			b, _ := r.MarshalJSON()
+			if !bytes.Equal(a, b) {
+				t.Fatalf("from %d, receipt %d differs:\n%s\n%s", from, i, a, b)
+			}
+		}
+	}
+	if full[2].Logs[0].Index != 1 || full[2].TransactionIndex != 2 {
+		t.Fatalf("positions: log %d tx %d", full[2].Logs[0].Index, full[2].TransactionIndex)
+	}
+}

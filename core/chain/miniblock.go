@@ -247,10 +247,19 @@ func RandomFor(chainID, number uint64) common.Hash {
 // hashes, indices, contract addresses, effective gas price and log positions.
 // blockHash is zero while the block is not sealed.
 func FullReceipts(env BlockEnv, blockHash common.Hash, txs []*types.Transaction, senders []common.Address, stored []*Receipt) []*types.Receipt {
-	out := make([]*types.Receipt, len(txs))
+	return DeriveReceipts(env, blockHash, txs, senders, stored, 0, len(txs))
+}
+
+// DeriveReceipts derives the receipts of txs[from:to] of a block (see
+// FullReceipts) without deriving the others.
+func DeriveReceipts(env BlockEnv, blockHash common.Hash, txs []*types.Transaction, senders []common.Address, stored []*Receipt, from, to int) []*types.Receipt {
 	var logIndex uint
-	for i, tx := range txs {
-		s := stored[i]
+	for _, s := range stored[:from] {
+		logIndex += uint(len(s.Logs))
+	}
+	out := make([]*types.Receipt, 0, to-from)
+	for i := from; i < to; i++ {
+		tx, s := txs[i], stored[i]
 		r := &types.Receipt{
 			Type: tx.Type(), Status: s.Status, CumulativeGasUsed: s.CumulativeGasUsed, GasUsed: s.GasUsed,
 			TxHash: tx.Hash(), BlockHash: blockHash, BlockNumber: new(big.Int).SetUint64(env.Number),
@@ -268,7 +277,7 @@ func FullReceipts(env BlockEnv, blockHash common.Hash, txs []*types.Transaction,
 			r.Logs[j] = &cp
 		}
 		r.Bloom = types.CreateBloom(r)
-		out[i] = r
+		out = append(out, r)
 	}
 	return out
 }

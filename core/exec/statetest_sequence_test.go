@@ -19,6 +19,7 @@ import (
 	"crypto/ecdsa"
 	"fmt"
 	"math/big"
+	"sort"
 	"sync"
 	"testing"
 	"time"
@@ -68,10 +69,27 @@ func TestStateTestSequences(t *testing.T) {
 		ran      int
 		txs      int
 		failures []string
+		perFile  = map[string]time.Duration{}
 	)
+	defer func() {
+		type kv struct {
+			k string
+			v time.Duration
+		}
+		var l []kv
+		for k, v := range perFile {
+			l = append(l, kv{k, v})
+		}
+		sort.Slice(l, func(i, j int) bool { return l[i].v > l[j].v })
+		for i := 0; i < 25 && i < len(l); i++ {
+			t.Logf("%v %s", l[i].v, l[i].k)
+		}
+	}()
 	selected, files := statetestForEach(t, func(path, name, fork string, tc *statetestCase, posts []*statetestPost) {
+		t0 := time.Now()
 		n, errs := statetestSequence(fork, tc, posts)
 		mu.Lock()
+		perFile[path] += time.Since(t0)
 		defer mu.Unlock()
 		if n > 0 {
 			ran++

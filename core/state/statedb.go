@@ -475,7 +475,10 @@ func (s *StateDB) Prepare(rules params.Rules, sender, coinbase common.Address, d
 				s.accessList[el.Address][key] = struct{}{}
 			}
 		}
-		if rules.IsShanghai {
+		// EIP-3651: warm the coinbase. Only add it when absent: assigning nil
+		// would drop the storage keys the transaction's access list warmed for
+		// the coinbase address above (they must stay warm, as in go-ethereum).
+		if _, ok := s.accessList[coinbase]; rules.IsShanghai && !ok {
 			s.accessList[coinbase] = nil
 		}
 	}
