@@ -97,10 +97,9 @@ func (s *Sequencer) resolve(ref rpc.BlockRef) (n uint64, pending bool, err error
 	case rpc.TagEarliest:
 		return 0, false, nil
 	case rpc.TagNumber:
+		// A number past the newest sealed block is unknown, as in go-ethereum,
+		// even when it is the open block's: only the "pending" tag names that.
 		if ref.Number > s.index.headNumber() {
-			if ref.Number == s.index.pendingNumber() {
-				return 0, true, nil
-			}
 			return 0, false, rpc.ErrUnknownBlock
 		}
 		return ref.Number, false, nil

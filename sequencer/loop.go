@@ -252,7 +252,7 @@ func (s *Sequencer) closeBlock() error {
 		}
 	}
 	job := &sealJob{env: ob.env, firstMini: ob.firstMini, lastMini: ob.lastMini, txs: ob.txs, senders: ob.senders,
-		receipts: ob.receipts, diff: chain.MergeDiffs(ob.diffs)}
+		receipts: ob.receipts, diffs: ob.diffs}
 	select {
 	case s.sealJobs <- job:
 	case <-s.stop:
@@ -309,7 +309,7 @@ type sealJob struct {
 	txs       []*types.Transaction
 	senders   []common.Address
 	receipts  []*chain.Receipt
-	diff      *chain.StateDiff
+	diffs     []*chain.StateDiff // merged by the sealer, off the loop
 }
 
 // sealLoop computes roots and seals blocks in order, off the mini-block loop.
@@ -330,7 +330,7 @@ func (s *Sequencer) sealLoop() {
 // seal folds the block's diff into the tries, builds, signs and stores the header.
 func (s *Sequencer) seal(job *sealJob) error {
 	start := time.Now()
-	root, err := s.merkle.Apply(job.env.Number, job.diff)
+	root, err := s.merkle.Apply(job.env.Number, chain.MergeDiffs(job.diffs))
 	if err != nil {
 		return fmt.Errorf("state root of block %d: %w", job.env.Number, err)
 	}

@@ -192,7 +192,7 @@ func (s *Sequencer) recoverChain(ctx context.Context) error {
 func (s *Sequencer) resealOpen() error {
 	ob := s.open
 	job := &sealJob{env: ob.env, firstMini: ob.firstMini, lastMini: ob.lastMini, txs: ob.txs, senders: ob.senders,
-		receipts: ob.receipts, diff: chain.MergeDiffs(ob.diffs)}
+		receipts: ob.receipts, diffs: ob.diffs}
 	stored, err := s.store.Block(ob.env.Number)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return err
