@@ -15,6 +15,11 @@ const erc20 = JSON.parse(readFileSync(join(here, "..", "artifacts", "ERC20.json"
 const KEY0 = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
 const KEY1 = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d";
 
+// ethers v6 answers an identical request made within 250 ms from its cache, so
+// on a chain this fast a second send could reuse the first one's pending nonce.
+// Wallets that send in bursts use ethers.NonceManager; this script just waits.
+const settle = () => new Promise((r) => setTimeout(r, 300));
+
 function check(cond, what) {
   if (!cond) { throw new Error("check failed: " + what); }
   console.log("ok " + what);
@@ -35,11 +40,13 @@ async function withEthers() {
 
   // EIP-1559, EIP-2930 and legacy transfers, each waited for.
   for (const type of [2, 1, 0]) {
+    await settle();
     const tx = await alice.sendTransaction({ to: bob.address, value: 1000n + BigInt(type), type });
     const r = await tx.wait();
     check(r.status === 1 && r.type === type && r.blockHash !== null, `ethers: type ${type} transfer mined`);
   }
   // Deploy an ERC-20, transfer tokens, read balances and logs.
+  await settle();
   const factory = new ethers.ContractFactory(erc20.abi, erc20.bytecode, alice);
   const token = await factory.deploy("Kestrel", "KST", ethers.parseEther("1000"));
   await token.waitForDeployment();
@@ -47,6 +54,7 @@ async function withEthers() {
   check((await provider.getCode(addr)) === erc20.deployedBytecode, "ethers: deployed code");
   const gas = await token.transfer.estimateGas(bob.address, 77n);
   check(gas > 21000n, "ethers: estimate gas");
+  await settle();
   const r = await (await token.transfer(bob.address, 77n)).wait();
   check(r.status === 1 && r.logs.length === 1, "ethers: token transfer receipt with a log");
   check((await token.balanceOf(bob.address)) === 77n, "ethers: balanceOf");
@@ -58,6 +66,7 @@ async function withEthers() {
   } catch (e) {
     check(e.reason === "ERC20: transfer amount exceeds balance", "ethers: revert reason (" + e.reason + ")");
   }
+  await settle();
   const nonceLatest = await provider.getTransactionCount(alice.address, "latest");
   const noncePending = await provider.getTransactionCount(alice.address, "pending");
   check(noncePending >= nonceLatest && noncePending === 5, "ethers: latest and pending nonces");
