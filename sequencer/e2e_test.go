@@ -373,6 +373,7 @@ func TestCustomGenesisFeeParameters(t *testing.T) {
 	dir := t.TempDir()
 	g := chain.DevGenesis()
 	g.ChainID = 777
+	g.Fork = chain.ForkOsaka
 	g.GasLimit = 1_000_000
 	g.BaseFeeChangeDenominator = 2
 	g.ElasticityMultiplier = 4
@@ -388,6 +389,17 @@ func TestCustomGenesisFeeParameters(t *testing.T) {
 	ctx := context.Background()
 	if id, _ := ec.ChainID(ctx); id.Uint64() != 777 {
 		t.Fatalf("chain id %v", id)
+	}
+	// The Osaka chain executes transactions signed for its own chain id.
+	key := chain.DevAccounts()[2]
+	to := common.Address{0xbb}
+	tx, err := types.SignNewTx(key.Key, types.LatestSignerForChainID(big.NewInt(777)), &types.DynamicFeeTx{ChainID: big.NewInt(777),
+		GasTipCap: big.NewInt(1), GasFeeCap: big.NewInt(10 * params.GWei), Gas: 21000, To: &to, Value: big.NewInt(9)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, err := ec.SendTransactionSync(ctx, tx, nil); err != nil || r.Status != 1 {
+		t.Fatalf("osaka transfer: %v %+v", err, r)
 	}
 	// Wait for a couple of empty blocks: each halves the base fee (denominator 2
 	// with a target of a quarter of the limit).
