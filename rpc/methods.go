@@ -376,11 +376,7 @@ func (s *Server) blockAndFlag(ctx context.Context, a *args, ref BlockRef, dst []
 }
 
 func (s *Server) ethGetBlockByNumber(ctx context.Context, a *args, dst []byte) ([]byte, error) {
-	raw, err := a.required(0)
-	if err != nil {
-		return dst, err
-	}
-	ref, err := parseBlockNumber(0, raw)
+	ref, err := blockNumberParam(a, 0)
 	if err != nil {
 		return dst, err
 	}
@@ -430,11 +426,7 @@ func (s *Server) txCount(ctx context.Context, ref BlockRef, dst []byte) ([]byte,
 }
 
 func (s *Server) ethGetBlockTxCountByNumber(ctx context.Context, a *args, dst []byte) ([]byte, error) {
-	raw, err := a.required(0)
-	if err != nil {
-		return dst, err
-	}
-	ref, err := parseBlockNumber(0, raw)
+	ref, err := blockNumberParam(a, 0)
 	if err != nil {
 		return dst, err
 	}
@@ -475,11 +467,7 @@ func (s *Server) txByIndex(ctx context.Context, a *args, ref BlockRef, dst []byt
 }
 
 func (s *Server) ethGetTxByBlockNumberAndIndex(ctx context.Context, a *args, dst []byte) ([]byte, error) {
-	raw, err := a.required(0)
-	if err != nil {
-		return dst, err
-	}
-	ref, err := parseBlockNumber(0, raw)
+	ref, err := blockNumberParam(a, 0)
 	if err != nil {
 		return dst, err
 	}

@@ -405,3 +405,12 @@ func parseStorageKey(i int, raw []byte) (common.Hash, int, error) {
 	}
 	return h, n, nil
 }
+
+// blockNumberParam parses the required block-number parameter i.
+func blockNumberParam(a *args, i int) (BlockRef, error) {
+	raw, err := a.required(i)
+	if err != nil {
+		return BlockRef{}, err
+	}
+	return parseBlockNumber(i, raw)
+}

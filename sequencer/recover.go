@@ -8,35 +8,12 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core/types"
-	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/holiman/uint256"
 
 	"github.com/kestrel-l2/kestrel/core/chain"
 	"github.com/kestrel-l2/kestrel/core/state"
 	"github.com/kestrel-l2/kestrel/store"
 )
-
-// genesisDiff is the genesis allocation as a state diff.
-func genesisDiff(g *chain.Genesis) *chain.StateDiff {
-	d := &chain.StateDiff{}
-	for _, addr := range g.SortedAlloc() {
-		a := g.Alloc[addr]
-		ad := chain.AccountDiff{Address: addr, Nonce: a.Nonce, CodeHash: types.EmptyCodeHash}
-		ad.Balance.SetFromBig(a.Balance)
-		if len(a.Code) > 0 {
-			ad.Code = a.Code
-			ad.CodeHash = crypto.Keccak256Hash(a.Code)
-		}
-		for k, v := range a.Storage {
-			if v != (common.Hash{}) {
-				ad.Storage = append(ad.Storage, chain.SlotDiff{Key: k, Value: v})
-			}
-		}
-		d.Accounts = append(d.Accounts, ad)
-	}
-	d.Sort()
-	return d
-}
 
 // GenesisHeader is the header of block 0 of g, with the state root of its
 // allocation.
@@ -51,7 +28,7 @@ func GenesisHeader(g *chain.Genesis, root common.Hash) *types.Header {
 func (s *Sequencer) createChain(genesisJSON []byte) error {
 	s.state = state.New()
 	s.merkle = state.NewMerkle(s.cfg.RetainRoots)
-	diff := genesisDiff(s.genesis)
+	diff := s.genesis.AllocDiff()
 	s.state.Commit(0, diff)
 	root, err := s.merkle.Apply(0, diff)
 	if err != nil {

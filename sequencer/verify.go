@@ -48,7 +48,7 @@ func Verify(ctx context.Context, dataDir string) (*VerifyReport, error) {
 	}
 	cfg := g.ChainConfig()
 	flat, merkle := state.New(), state.NewMerkle(2)
-	gd := genesisDiff(g)
+	gd := g.AllocDiff()
 	flat.Commit(0, gd)
 	root, err := merkle.Apply(0, gd)
 	if err != nil {

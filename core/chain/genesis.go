@@ -16,6 +16,8 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/common/hexutil"
 	"github.com/ethereum/go-ethereum/common/math"
+	"github.com/ethereum/go-ethereum/core/types"
+	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/ethereum/go-ethereum/params"
 )
 
@@ -283,4 +285,27 @@ func (g *Genesis) SortedAlloc() []common.Address {
 	}
 	sort.Slice(addrs, func(i, j int) bool { return strings.Compare(string(addrs[i][:]), string(addrs[j][:])) < 0 })
 	return addrs
+}
+
+// AllocDiff is the genesis allocation as a state diff (the change from an empty
+// state), in canonical order.
+func (g *Genesis) AllocDiff() *StateDiff {
+	d := &StateDiff{}
+	for _, addr := range g.SortedAlloc() {
+		a := g.Alloc[addr]
+		ad := AccountDiff{Address: addr, Nonce: a.Nonce, CodeHash: types.EmptyCodeHash}
+		ad.Balance.SetFromBig(a.Balance)
+		if len(a.Code) > 0 {
+			ad.Code = a.Code
+			ad.CodeHash = crypto.Keccak256Hash(a.Code)
+		}
+		for k, v := range a.Storage {
+			if v != (common.Hash{}) {
+				ad.Storage = append(ad.Storage, SlotDiff{Key: k, Value: v})
+			}
+		}
+		d.Accounts = append(d.Accounts, ad)
+	}
+	d.Sort()
+	return d
 }

@@ -8,7 +8,6 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/core/vm"
-	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/ethereum/go-ethereum/params"
 	"github.com/holiman/uint256"
 
@@ -19,17 +18,7 @@ import (
 func devState(t *testing.T) (*state.State, *chain.Genesis) {
 	t.Helper()
 	g := chain.DevGenesis()
-	d := &chain.StateDiff{}
-	for _, addr := range g.SortedAlloc() {
-		a := g.Alloc[addr]
-		ad := chain.AccountDiff{Address: addr, Nonce: a.Nonce, CodeHash: types.EmptyCodeHash}
-		ad.Balance.SetFromBig(a.Balance)
-		if len(a.Code) > 0 {
-			ad.Code, ad.CodeHash = a.Code, crypto.Keccak256Hash(a.Code)
-		}
-		d.Accounts = append(d.Accounts, ad)
-	}
-	d.Sort()
+	d := g.AllocDiff()
 	s := state.New()
 	s.Commit(1, d)
 	return s, g
