@@ -223,6 +223,7 @@ func (s *Sequencer) Start(ctx context.Context) error {
 	if !s.started.CompareAndSwap(false, true) {
 		return errors.New("already started")
 	}
+	openBlock, miniBlock := s.open.env.Number, s.lastIndex // the loop owns them from here
 	s.wg.Add(2)
 	go s.sealLoop()
 	go s.loop()
@@ -231,7 +232,7 @@ func (s *Sequencer) Start(ctx context.Context) error {
 		return fmt.Errorf("start rpc: %w", err)
 	}
 	s.log.Info("Sequencer started", "chainId", s.genesis.ChainID, "fork", s.genesis.Fork, "rpc", "http://"+s.rpc.Addr(),
-		"signer", s.signer, "block", s.open.env.Number, "miniBlock", s.lastIndex)
+		"signer", s.signer, "block", openBlock, "miniBlock", miniBlock)
 	return nil
 }
 
