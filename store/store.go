@@ -55,7 +55,9 @@ func (a slogAdapter) Fatalf(format string, args ...any) {
 
 // Open opens (creating if needed) the store in dir.
 func Open(dir string, o Options) (*Store, error) {
-	opts := &pebble.Options{}
+	// A large memtable flushes the append-only log less often, which keeps the
+	// background writes that delay WAL fsyncs rarer.
+	opts := &pebble.Options{MemTableSize: 64 << 20}
 	if o.CacheBytes > 0 {
 		c := pebble.NewCache(o.CacheBytes)
 		defer c.Unref()
