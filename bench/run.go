@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/ethereum/go-ethereum/common/hexutil"
 	"io"
 	"log/slog"
 	"os"
@@ -250,7 +251,11 @@ func runWorkload(ctx context.Context, o Options, kind Kind, ext *External) (*Wor
 			fmt.Fprintf(o.Progress, "[%s] run %d: kestrel e2e: %d txs durable in %v = %.0f tx/s (admitted in %v, %d retries, %d polls)\n",
 				kind, run, tr.Txs, tr.Elapsed.Round(time.Millisecond), tr.TxPerSec, tr.Admitted.Round(time.Millisecond), tr.Retries, tr.Polls)
 			if cfg.Extra > 0 {
-				// Let the throughput backlog's block close before offering load.
+				// Measure latency in steady state: wait until every block of the
+				// throughput backlog is sealed (its roots computed), then a second.
+				if err := waitSealed(ctx, url); err != nil {
+					return fmt.Errorf("wait for the backlog to seal: %w", err)
+				}
 				time.Sleep(time.Second)
 				lopts := LatencyOptions{Rate: o.Rate}
 				if run == 1 && o.CPUProfile != "" {
@@ -523,4 +528,38 @@ func (r *Report) WriteFiles(base string) ([]string, error) {
 		return nil, err
 	}
 	return paths, nil
+}
+
+// waitSealed waits until the newest sealed block reaches the block that was
+// pending when it was called.
+func waitSealed(ctx context.Context, url string) error {
+	c, err := newRPCClient(url, 1)
+	if err != nil {
+		return err
+	}
+	defer c.close()
+	var pending struct {
+		Number hexutil.Uint64 `json:"number"`
+	}
+	if err := c.call(&pending, "eth_getBlockByNumber", "pending", false); err != nil {
+		return err
+	}
+	deadline := time.Now().Add(time.Minute)
+	for {
+		var head hexutil.Uint64
+		if err := c.call(&head, "eth_blockNumber"); err != nil {
+			return err
+		}
+		if head >= pending.Number {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("head %d did not reach block %d", head, pending.Number)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }

@@ -74,7 +74,14 @@ func newChainIndex(recent int) *chainIndex {
 	}
 }
 
-// addSealed records a sealed block as the new head and forgets old ones.
+// headerWindow is how many recent headers stay in memory: BLOCKHASH reaches 256
+// blocks back.
+const headerWindow = 256
+
+// addSealed records a sealed block as the new head. Recent blocks keep their
+// transactions and receipts in memory; older ones keep only the header (their
+// bodies are read from the store), and blocks past the header window are
+// forgotten.
 func (c *chainIndex) addSealed(b *sealed) {
 	c.mu.Lock()
 	n := b.header.Number.Uint64()
@@ -87,14 +94,21 @@ func (c *chainIndex) addSealed(b *sealed) {
 		c.txs[tx.Hash()] = txLoc{block: n, index: i}
 	}
 	if n >= uint64(c.recent) {
-		if old, ok := c.blocks[n-uint64(c.recent)]; ok {
-			delete(c.blocks, n-uint64(c.recent))
-			delete(c.byHash, old.hash)
+		if old, ok := c.blocks[n-uint64(c.recent)]; ok && old.txs != nil {
 			for _, tx := range old.txs {
 				if loc, ok := c.txs[tx.Hash()]; ok && loc.block == old.header.Number.Uint64() {
 					delete(c.txs, tx.Hash())
 				}
 			}
+			slim := *old
+			slim.txs, slim.senders, slim.receipts = nil, nil, nil
+			c.blocks[n-uint64(c.recent)] = &slim
+		}
+	}
+	if window := uint64(max(c.recent, headerWindow)); n >= window {
+		if old, ok := c.blocks[n-window]; ok {
+			delete(c.blocks, n-window)
+			delete(c.byHash, old.hash)
 		}
 	}
 	close(c.sealedCh)

@@ -34,7 +34,8 @@ type Config struct {
 	// RetainRoots is how many recent block state roots stay readable for
 	// eth_getProof and historical reads.
 	RetainRoots int
-	// RecentBlocks is how many recent sealed blocks stay assembled in memory.
+	// RecentBlocks is how many recent sealed blocks keep their transactions and
+	// receipts in memory (older ones are read from the store).
 	RecentBlocks int
 	// CallGasCap caps eth_call and eth_estimateGas gas.
 	CallGasCap uint64
@@ -57,7 +58,7 @@ func DefaultConfig() Config {
 		MaxMiniBlockTxs:   20_000,
 		SnapshotEvery:     300,
 		RetainRoots:       128,
-		RecentBlocks:      256,
+		RecentBlocks:      32,
 		CallGasCap:        50_000_000,
 		CallTimeout:       5 * time.Second,
 		SuggestedTip:      1_000_000, // 0.001 gwei

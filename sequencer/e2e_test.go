@@ -431,3 +431,39 @@ func TestCustomGenesisFeeParameters(t *testing.T) {
 		t.Fatalf("fee history next base fee %v, block 3 has %v", last, h3.BaseFee)
 	}
 }
+
+// TestOldBlocksComeFromTheStore keeps one block in memory; older blocks,
+// transactions and receipts are read back from the pebble log.
+func TestOldBlocksComeFromTheStore(t *testing.T) {
+	_, ec, _ := startSequencer(t, t.TempDir(), func(c *sequencer.Config) { c.RecentBlocks = 1; c.BlockInterval = 50 * time.Millisecond })
+	ctx := context.Background()
+	alice, bob := devWallet(0), devWallet(1)
+	tx := alice.dynamic(t, &bob.addr, big.NewInt(5), 21000, nil)
+	if err := ec.SendTransaction(ctx, tx); err != nil {
+		t.Fatal(err)
+	}
+	r := waitReceipt(t, ec, tx.Hash())
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		n, _ := ec.BlockNumber(ctx)
+		if n > r.BlockNumber.Uint64()+3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("chain did not advance")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	again, err := ec.TransactionReceipt(ctx, tx.Hash())
+	if err != nil || again.BlockHash != r.BlockHash || again.Status != 1 {
+		t.Fatalf("old receipt %+v %v", again, err)
+	}
+	blk, err := ec.BlockByNumber(ctx, r.BlockNumber)
+	if err != nil || blk.Hash() != r.BlockHash || blk.Transaction(tx.Hash()) == nil {
+		t.Fatalf("old block %v", err)
+	}
+	got, _, err := ec.TransactionByHash(ctx, tx.Hash())
+	if err != nil || got.Hash() != tx.Hash() {
+		t.Fatalf("old transaction %v", err)
+	}
+}
