@@ -35,7 +35,7 @@ type loopStats struct {
 // BlockInterval until Stop.
 func (s *Sequencer) loop() {
 	defer s.wg.Done()
-	defer close(s.sealJobs)
+	defer close(s.sealEvents)
 	ticker := time.NewTicker(s.cfg.MiniBlockInterval)
 	defer ticker.Stop()
 	for {
@@ -180,6 +180,9 @@ func (s *Sequencer) miniBlock(force bool) error {
 	}
 	s.pool.Included(hashes)
 	s.answerWaiters(mb)
+	if !s.toSealer(sealEvent{mini: mb}) {
+		return nil
+	}
 	s.stats.record(len(mb.Txs), execTime, syncTime, s.log)
 	s.m.RecordMiniBlock(len(mb.Txs), s.open.gasUsed, execTime, syncTime)
 	dropped := 0
@@ -251,11 +254,7 @@ func (s *Sequencer) closeBlock() error {
 			return err
 		}
 	}
-	job := &sealJob{env: ob.env, firstMini: ob.firstMini, lastMini: ob.lastMini, txs: ob.txs, senders: ob.senders,
-		receipts: ob.receipts, diffs: ob.diffs}
-	select {
-	case s.sealJobs <- job:
-	case <-s.stop:
+	if !s.toSealer(sealEvent{close: &blockClose{number: ob.env.Number, firstMini: ob.firstMini, lastMini: ob.lastMini}}) {
 		return nil
 	}
 	if s.cfg.SnapshotEvery > 0 && ob.env.Number >= s.lastSnap+s.cfg.SnapshotEvery && s.state.CanDump() {
@@ -298,64 +297,6 @@ func (s *Sequencer) writeSnapshot(block uint64) error {
 	}
 	s.lastSnap = block
 	s.log.Info("Wrote state snapshot", "block", block, "miniBlock", s.lastIndex, "accounts", s.state.Stats().Accounts, "elapsed", time.Since(start))
-	return nil
-}
-
-// sealJob is a closed block waiting for its state root.
-type sealJob struct {
-	env       chain.BlockEnv
-	firstMini uint64
-	lastMini  uint64
-	txs       []*types.Transaction
-	senders   []common.Address
-	receipts  []*chain.Receipt
-	diffs     []*chain.StateDiff // merged by the sealer, off the loop
-}
-
-// sealLoop computes roots and seals blocks in order, off the mini-block loop.
-func (s *Sequencer) sealLoop() {
-	defer s.wg.Done()
-	for job := range s.sealJobs {
-		if err := s.seal(job); err != nil {
-			s.sealErr.Store(&err)
-			s.fail(err)
-			// Drain so that the loop never blocks on a dead sealer.
-			for range s.sealJobs {
-			}
-			return
-		}
-	}
-}
-
-// seal folds the block's diff into the tries, builds, signs and stores the header.
-func (s *Sequencer) seal(job *sealJob) error {
-	start := time.Now()
-	root, err := s.merkle.Apply(job.env.Number, chain.MergeDiffs(job.diffs))
-	if err != nil {
-		return fmt.Errorf("state root of block %d: %w", job.env.Number, err)
-	}
-	parent := s.index.block(job.env.Number - 1)
-	if parent == nil {
-		return fmt.Errorf("parent of block %d not sealed", job.env.Number)
-	}
-	full := chain.FullReceipts(job.env, common.Hash{}, job.txs, job.senders, job.receipts)
-	header := chain.SealHeader(s.genesis, job.env, parent.hash, root, job.txs, full)
-	signed, err := chain.SignHeader(header, s.key)
-	if err != nil {
-		return err
-	}
-	rec := &store.BlockRecord{Header: header, Signature: signed.Signature, FirstMini: job.firstMini, LastMini: job.lastMini}
-	if err := s.store.PutBlock(rec); err != nil {
-		return fmt.Errorf("store block %d: %w", job.env.Number, err)
-	}
-	s.index.addSealed(&sealed{header: header, hash: header.Hash(), sig: signed.Signature, firstMini: job.firstMini,
-		lastMini: job.lastMini, txs: job.txs, senders: job.senders, receipts: job.receipts})
-	s.m.RecordBlock(job.env.Number, len(job.txs), header.GasUsed, time.Since(start))
-	if s.pool != nil {
-		s.m.RecordPool(s.pool.Stats())
-	}
-	s.log.Debug("Sealed block", "number", job.env.Number, "hash", header.Hash(), "txs", len(job.txs), "gas", header.GasUsed,
-		"root", root, "elapsed", time.Since(start))
 	return nil
 }
 

@@ -19,7 +19,7 @@ import (
 // allocation.
 func GenesisHeader(g *chain.Genesis, root common.Hash) *types.Header {
 	env := chain.BlockEnv{Number: 0, Time: g.Timestamp, BaseFee: g.BaseFee, GasLimit: g.GasLimit, Coinbase: g.Coinbase}
-	h := chain.SealHeader(g, env, common.Hash{}, root, nil, nil)
+	h := chain.SealHeader(env, common.Hash{}, root, nil, nil)
 	h.Extra = g.ExtraData
 	return h
 }
@@ -159,6 +159,12 @@ func (s *Sequencer) recoverChain(ctx context.Context) error {
 	if err := s.store.Sync(); err != nil {
 		return err
 	}
+	if s.open.miniCount > 0 {
+		// The reopened block's mini-blocks so far, for the sealer to continue.
+		if s.sealAcc, err = s.accFor(s.open); err != nil {
+			return err
+		}
+	}
 	s.log.Info("Recovered chain", "snapshotBlock", meta.Block, "replayedMiniBlocks", replayed, "head", s.index.headNumber(),
 		"openBlock", s.open.env.Number, "miniBlock", s.lastIndex, "elapsed", time.Since(start))
 	return nil
@@ -168,13 +174,15 @@ func (s *Sequencer) recoverChain(ctx context.Context) error {
 // result against a stored record when one exists.
 func (s *Sequencer) resealOpen() error {
 	ob := s.open
-	job := &sealJob{env: ob.env, firstMini: ob.firstMini, lastMini: ob.lastMini, txs: ob.txs, senders: ob.senders,
-		receipts: ob.receipts, diffs: ob.diffs}
+	acc, err := s.accFor(ob)
+	if err != nil {
+		return err
+	}
 	stored, err := s.store.Block(ob.env.Number)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return err
 	}
-	if err := s.seal(job); err != nil {
+	if err := s.finish(acc, ob.firstMini, ob.lastMini); err != nil {
 		return err
 	}
 	if stored != nil {
@@ -184,6 +192,18 @@ func (s *Sequencer) resealOpen() error {
 	}
 	s.openNext(ob.env, ob.gasUsed)
 	return nil
+}
+
+// accFor builds the sealer's accumulator for a block from what it holds so far.
+func (s *Sequencer) accFor(ob *openBlock) (*blockAcc, error) {
+	acc, err := s.newAcc(ob.env)
+	if err != nil {
+		return nil, err
+	}
+	if err := acc.add(ob.txs, ob.senders, ob.receipts, chain.MergeDiffs(ob.diffs)); err != nil {
+		return nil, err
+	}
+	return acc, nil
 }
 
 var _ = uint256.NewInt

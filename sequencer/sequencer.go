@@ -55,19 +55,20 @@ type Sequencer struct {
 	m      Metricer
 	promM  *metricsServer
 
-	open      *openBlock    // loop goroutine only
-	lastIndex uint64        // newest mini-block index, loop goroutine only
-	lastSnap  uint64        // block of the newest snapshot
-	sealJobs  chan *sealJob // loop -> sealer
-	sealErr   atomic.Pointer[error]
-	waiters   *waiters
-	stop      chan struct{}
-	wg        sync.WaitGroup
-	started   atomic.Bool
-	stopped   atomic.Bool
-	stopOnce  sync.Once
-	fatal     chan error
-	stats     loopStats
+	open       *openBlock     // loop goroutine only
+	lastIndex  uint64         // newest mini-block index, loop goroutine only
+	lastSnap   uint64         // block of the newest snapshot
+	sealEvents chan sealEvent // loop -> sealer
+	sealAcc    *blockAcc      // the sealer's open block; set by recovery before Start
+	sealErr    atomic.Pointer[error]
+	waiters    *waiters
+	stop       chan struct{}
+	wg         sync.WaitGroup
+	started    atomic.Bool
+	stopped    atomic.Bool
+	stopOnce   sync.Once
+	fatal      chan error
+	stats      loopStats
 }
 
 // New builds a sequencer from cfg: it opens (or creates) the chain in the data
@@ -80,7 +81,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Sequencer, erro
 		return nil, fmt.Errorf("config: %w", err)
 	}
 	s := &Sequencer{cfg: cfg, log: logger, exec: exec.Sequential{}, index: newChainIndex(cfg.RecentBlocks),
-		sealJobs: make(chan *sealJob, 16), waiters: newWaiters(), m: NoopMetrics{}, stop: make(chan struct{}), fatal: make(chan error, 1)}
+		sealEvents: make(chan sealEvent, 1024), waiters: newWaiters(), m: NoopMetrics{}, stop: make(chan struct{}), fatal: make(chan error, 1)}
 	steps := []struct {
 		name string
 		fn   func(context.Context) error

@@ -96,7 +96,7 @@ func Verify(ctx context.Context, dataDir string) (*VerifyReport, error) {
 			receipts = append(receipts, mb.Receipts...)
 		}
 		full := chain.FullReceipts(b.env, common.Hash{}, txs, senders, receipts)
-		header := chain.SealHeader(g, b.env, hashes[b.env.Number-1], root, txs, full)
+		header := chain.SealHeader(b.env, hashes[b.env.Number-1], root, txs, full)
 		if header.Hash() != rec.Header.Hash() {
 			return fmt.Errorf("block %d: derived header %s (root %s), stored %s (root %s)", b.env.Number, header.Hash(), root, rec.Header.Hash(), rec.Header.Root)
 		}

@@ -289,22 +289,27 @@ func effectiveGasPrice(tx *types.Transaction, baseFee *big.Int) *big.Int {
 
 // SealHeader builds the Ethereum header of a block from its environment, its
 // transactions and receipts, the parent hash and the post-state root.
-func SealHeader(g *Genesis, env BlockEnv, parent common.Hash, root common.Hash, txs []*types.Transaction, receipts []*types.Receipt) *types.Header {
+func SealHeader(env BlockEnv, parent common.Hash, root common.Hash, txs []*types.Transaction, receipts []*types.Receipt) *types.Header {
 	var gasUsed uint64
 	if n := len(receipts); n > 0 {
 		gasUsed = receipts[n-1].CumulativeGasUsed
 	}
+	return SealHeaderRoots(env, parent, root, types.DeriveSha(types.Transactions(txs), trie.NewStackTrie(nil)),
+		types.DeriveSha(types.Receipts(receipts), trie.NewStackTrie(nil)), types.MergeBloom(receipts), gasUsed)
+}
+
+// SealHeaderRoots builds a header from already computed roots and bloom: the
+// fields every Prague header has, with no withdrawals, blobs or requests.
+func SealHeaderRoots(env BlockEnv, parent, root, txRoot, receiptRoot common.Hash, bloom types.Bloom, gasUsed uint64) *types.Header {
 	zero := uint64(0)
 	beacon := common.Hash{}
 	withdrawals := types.EmptyWithdrawalsHash
 	requests := types.EmptyRequestsHash
 	return &types.Header{
 		ParentHash: parent, UncleHash: types.EmptyUncleHash, Coinbase: env.Coinbase, Root: root,
-		TxHash:      types.DeriveSha(types.Transactions(txs), trie.NewStackTrie(nil)),
-		ReceiptHash: types.DeriveSha(types.Receipts(receipts), trie.NewStackTrie(nil)),
-		Bloom:       types.MergeBloom(receipts),
-		Difficulty:  new(big.Int), Number: new(big.Int).SetUint64(env.Number), GasLimit: env.GasLimit,
-		GasUsed: gasUsed, Time: env.Time, Extra: nil, MixDigest: env.Random, BaseFee: new(big.Int).Set(env.BaseFee),
+		TxHash: txRoot, ReceiptHash: receiptRoot, Bloom: bloom,
+		Difficulty: new(big.Int), Number: new(big.Int).SetUint64(env.Number), GasLimit: env.GasLimit,
+		GasUsed: gasUsed, Time: env.Time, MixDigest: env.Random, BaseFee: new(big.Int).Set(env.BaseFee),
 		WithdrawalsHash: &withdrawals, BlobGasUsed: &zero, ExcessBlobGas: &zero, ParentBeaconRoot: &beacon,
 		RequestsHash: &requests,
 	}

@@ -2,8 +2,6 @@ package state
 
 import (
 	"errors"
-	"fmt"
-	"runtime"
 	"sync"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -13,12 +11,9 @@ import (
 	"github.com/ethereum/go-ethereum/ethdb/memorydb"
 	"github.com/ethereum/go-ethereum/rlp"
 	"github.com/ethereum/go-ethereum/trie"
-	"github.com/ethereum/go-ethereum/trie/trienode"
 	"github.com/ethereum/go-ethereum/triedb"
 	"github.com/ethereum/go-ethereum/triedb/hashdb"
 	"github.com/holiman/uint256"
-
-	"github.com/kestrel-l2/kestrel/core/chain"
 )
 
 // ErrRootUnavailable is returned for a state root the trie database no longer keeps.
@@ -53,136 +48,6 @@ func (m *Merkle) Root() common.Hash {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.root
-}
-
-type storageJob struct {
-	idx  int
-	addr common.Address
-	ad   *chain.AccountDiff
-	root common.Hash // storage root before
-	out  common.Hash
-	set  *trienode.NodeSet
-	err  error
-}
-
-// Apply folds a block's diff (see chain.MergeDiffs) into the tries and returns the
-// new state root. Storage tries are hashed in parallel.
-func (m *Merkle) Apply(block uint64, d *chain.StateDiff) (common.Hash, error) {
-	parent := m.Root()
-	tr, err := trie.NewStateTrie(trie.StateTrieID(parent), m.db)
-	if err != nil {
-		return common.Hash{}, fmt.Errorf("open account trie: %w", err)
-	}
-	var jobs []*storageJob
-	roots := make([]common.Hash, len(d.Accounts))
-	for i := range d.Accounts {
-		ad := &d.Accounts[i]
-		if ad.Deleted {
-			continue
-		}
-		prevRoot := types.EmptyRootHash
-		if !ad.StorageReset {
-			prev, err := tr.GetAccount(ad.Address)
-			if err != nil {
-				return common.Hash{}, fmt.Errorf("read account %s: %w", ad.Address, err)
-			}
-			if prev != nil {
-				prevRoot = prev.Root
-			}
-		}
-		roots[i] = prevRoot
-		if len(ad.Storage) > 0 {
-			jobs = append(jobs, &storageJob{idx: i, addr: ad.Address, ad: ad, root: prevRoot})
-		}
-	}
-	m.runStorageJobs(parent, jobs)
-	merged := trienode.NewMergedNodeSet()
-	for _, j := range jobs {
-		if j.err != nil {
-			return common.Hash{}, j.err
-		}
-		roots[j.idx] = j.out
-		if j.set != nil {
-			if err := merged.Merge(j.set); err != nil {
-				return common.Hash{}, err
-			}
-		}
-	}
-	for i := range d.Accounts {
-		ad := &d.Accounts[i]
-		if ad.Deleted {
-			if err := tr.DeleteAccount(ad.Address); err != nil {
-				return common.Hash{}, err
-			}
-			continue
-		}
-		bal := ad.Balance
-		acct := &types.StateAccount{Nonce: ad.Nonce, Balance: &bal, Root: roots[i], CodeHash: ad.CodeHash.Bytes()}
-		if err := tr.UpdateAccount(ad.Address, acct, 0); err != nil {
-			return common.Hash{}, err
-		}
-	}
-	root, set := tr.Commit(true)
-	if set != nil {
-		if err := merged.Merge(set); err != nil {
-			return common.Hash{}, err
-		}
-	}
-	if root != parent {
-		if err := m.db.Update(root, parent, block, merged, nil); err != nil {
-			return common.Hash{}, fmt.Errorf("update trie database: %w", err)
-		}
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.db.Reference(root, common.Hash{})
-	m.roots = append(m.roots, root)
-	for len(m.roots) > m.retain {
-		m.db.Dereference(m.roots[0])
-		m.roots = m.roots[1:]
-	}
-	m.root = root
-	return root, nil
-}
-
-func (m *Merkle) runStorageJobs(stateRoot common.Hash, jobs []*storageJob) {
-	work := make(chan *storageJob)
-	var wg sync.WaitGroup
-	workers := min(runtime.GOMAXPROCS(0), len(jobs))
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for j := range work {
-				j.out, j.set, j.err = m.updateStorage(stateRoot, j)
-			}
-		}()
-	}
-	for _, j := range jobs {
-		work <- j
-	}
-	close(work)
-	wg.Wait()
-}
-
-func (m *Merkle) updateStorage(stateRoot common.Hash, j *storageJob) (common.Hash, *trienode.NodeSet, error) {
-	id := trie.StorageTrieID(stateRoot, crypto.Keccak256Hash(j.addr[:]), j.root)
-	st, err := trie.NewStateTrie(id, m.db)
-	if err != nil {
-		return common.Hash{}, nil, fmt.Errorf("open storage trie of %s: %w", j.addr, err)
-	}
-	for _, s := range j.ad.Storage {
-		if s.Value == (common.Hash{}) {
-			err = st.DeleteStorage(j.addr, s.Key[:])
-		} else {
-			err = st.UpdateStorage(j.addr, s.Key[:], common.TrimLeftZeroes(s.Value[:]))
-		}
-		if err != nil {
-			return common.Hash{}, nil, fmt.Errorf("update storage of %s: %w", j.addr, err)
-		}
-	}
-	root, set := st.Commit(false)
-	return root, set, nil
 }
 
 func (m *Merkle) available(root common.Hash) bool {

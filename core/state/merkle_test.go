@@ -40,6 +40,7 @@ func gethRoot(t *testing.T, m *model) common.Hash {
 func TestMerkleRootMatchesGoEthereum(t *testing.T) {
 	rng := rand.New(rand.NewSource(3))
 	mk := NewMerkle(4)
+	inc := NewMerkle(4) // the same blocks folded one mini-block diff at a time
 	m := &model{accounts: map[common.Address]Account{}, storage: map[common.Address]map[common.Hash]common.Hash{}}
 	for block := uint64(1); block <= 60; block++ {
 		var diffs []*chain.StateDiff
@@ -57,6 +58,19 @@ func TestMerkleRootMatchesGoEthereum(t *testing.T) {
 		root, err := mk.Apply(block, chain.MergeDiffs(diffs))
 		if err != nil {
 			t.Fatal(err)
+		}
+		b, err := inc.Begin()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range diffs {
+			if err := b.Add(d); err != nil {
+				t.Fatal(err)
+			}
+		}
+		incRoot, err := b.Commit(block)
+		if err != nil || incRoot != root {
+			t.Fatalf("block %d: incremental root %s, merged %s (%v)", block, incRoot, root, err)
 		}
 		if want := gethRoot(t, m); root != want {
 			t.Fatalf("block %d: root %s, go-ethereum %s", block, root, want)
