@@ -103,6 +103,9 @@ func runSequencer(devnet bool) cli.ActionFunc {
 		if err != nil {
 			return err
 		}
+		if err := applyGC(c); err != nil {
+			return err
+		}
 		cfg, err := sequencerConfig(c)
 		if err != nil {
 			return err

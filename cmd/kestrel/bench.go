@@ -49,7 +49,7 @@ func benchCommand() *cli.Command {
 			"then sent to a fresh in-process sequencer (or --bench.rpc-url) over JSON-RPC and timed until all\n" +
 			"are in durable mini-blocks; then eth_sendRawTransactionSync is offered open loop at --bench.rate\n" +
 			"for --bench.duration. Medians over --bench.runs are reported.",
-		Flags:  benchFlags(),
+		Flags:  append(benchFlags(), gcFlags()...),
 		Action: runBench,
 	}
 }
@@ -57,6 +57,9 @@ func benchCommand() *cli.Command {
 func runBench(c *cli.Context) error {
 	if c.Args().Len() > 0 {
 		return fmt.Errorf("unexpected arguments: %s", strings.Join(c.Args().Slice(), " "))
+	}
+	if err := applyGC(c); err != nil {
+		return err
 	}
 	kinds, err := bench.ParseKinds(c.String("bench.workload"))
 	if err != nil {

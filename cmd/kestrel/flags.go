@@ -18,7 +18,7 @@ func sequencerFlags(dataDir string) []cli.Flag {
 	if dataDir == "" {
 		dataUsage += " (default: a temporary directory removed at exit)"
 	}
-	return withEnv([]cli.Flag{
+	return append(withEnv([]cli.Flag{
 		&cli.StringFlag{Name: "datadir", Value: dataDir, Usage: dataUsage, Category: "CHAIN"},
 		&cli.StringFlag{Name: "genesis", Usage: "genesis JSON file (default: the built-in dev chain, id 31337)", Category: "CHAIN"},
 		&cli.StringFlag{Name: "sequencer.key", Usage: "file with the hex secp256k1 key that signs mini-blocks and headers (default: the public dev key)", Category: "SEQUENCER"},
@@ -45,7 +45,7 @@ func sequencerFlags(dataDir string) []cli.Flag {
 		&cli.StringFlag{Name: "metrics.addr", Usage: "serve Prometheus metrics at http://ADDR/metrics (default: off)", Category: "METRICS"},
 		&cli.StringFlag{Name: "log.level", Value: "info", Usage: "debug, info, warn or error", Category: "LOGGING"},
 		&cli.StringFlag{Name: "log.format", Value: "text", Usage: "text or json", Category: "LOGGING"},
-	})
+	}), gcFlags()...)
 }
 
 func sequencerConfig(c *cli.Context) (sequencer.Config, error) {
