@@ -74,6 +74,14 @@ func newApp() *cli.App {
 				Action: runSequencer(true),
 			},
 			benchCommand(),
+			{
+				Name:  "verify",
+				Usage: "re-execute a stopped node's whole mini-block log from genesis and check every receipt, diff and block root",
+				Flags: withEnv([]cli.Flag{
+					&cli.StringFlag{Name: "datadir", Value: defaultDataDir(), Usage: "data directory of the chain to check (the node must be stopped)"},
+				}),
+				Action: runVerify,
+			},
 		},
 	}
 }
@@ -147,4 +155,22 @@ func printDevAccounts(seq *sequencer.Sequencer) {
 	}
 	b.WriteString("\nThese keys are public. Never send real funds to them.\n\n")
 	fmt.Fprint(os.Stdout, b.String())
+}
+
+func runVerify(c *cli.Context) error {
+	if c.Args().Len() > 0 {
+		return fmt.Errorf("unexpected arguments: %s", strings.Join(c.Args().Slice(), " "))
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	start := time.Now()
+	rep, err := sequencer.Verify(ctx, c.String("datadir"))
+	if rep != nil {
+		fmt.Printf("re-executed %d mini-blocks (%d transactions); %d sealed blocks match, head block %d root %s (%v)\n",
+			rep.MiniBlocks, rep.Transactions, rep.Blocks, rep.HeadBlock, rep.HeadRoot, time.Since(start).Round(time.Millisecond))
+	}
+	if err != nil {
+		return fmt.Errorf("verify: %w", err)
+	}
+	return nil
 }

@@ -223,11 +223,25 @@ func TestCrashRecovery(t *testing.T) {
 	if err != nil {
 		t.Fatalf("re-execution of the log: %v", err)
 	}
+	// The same check through the binary, as an operator runs it.
+	out, err := runMain(t, "verify", "--datadir", filepath.Join(dir, "data"))
+	if err != nil || !strings.Contains(out, "sealed blocks match") {
+		t.Fatalf("kestrel verify: %v\n%s", err, out)
+	}
 	if rep.HeadBlock < head.Number.Uint64() {
 		t.Fatalf("re-execution reached block %d, node served %d", rep.HeadBlock, head.Number)
 	}
 	t.Logf("%d acknowledged transactions survived %d SIGKILLs; re-executed %d mini-blocks, %d txs, %d blocks, head root %s",
 		len(ack), rounds, rep.MiniBlocks, rep.Transactions, rep.Blocks, rep.HeadRoot)
+}
+
+// runMain runs the binary's main with args and returns its output.
+func runMain(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Env = append(os.Environ(), "KESTREL_TEST_RUN_MAIN=1")
+	out, err := cmd.CombinedOutput()
+	return string(out), err
 }
 
 func sameReceipt(want, got *types.Receipt) error {
