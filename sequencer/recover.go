@@ -156,6 +156,19 @@ func (s *Sequencer) recoverChain(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("replay mini-block log: %w", err)
 	}
+	if s.open.miniCount > 0 {
+		// The last logged block may have been sealed before the node stopped (it
+		// stopped between the block's close and the next block's first
+		// mini-block): a sealed block never changes, so seal it again, check it,
+		// and continue with the next one.
+		if _, err := s.store.Block(s.open.env.Number); err == nil {
+			if err := s.resealOpen(); err != nil {
+				return err
+			}
+		} else if !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+	}
 	if err := s.store.Sync(); err != nil {
 		return err
 	}
