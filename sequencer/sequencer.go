@@ -100,6 +100,9 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Sequencer, erro
 			if s.promM != nil {
 				_ = s.promM.stop(ctx)
 			}
+			if s.tmpDir != "" {
+				_ = os.RemoveAll(s.tmpDir)
+			}
 			return nil, fmt.Errorf("init %s: %w", step.name, err)
 		}
 	}
