@@ -10,11 +10,9 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/params"
-	"github.com/ethereum/go-ethereum/rlp"
 	"github.com/holiman/uint256"
 
 	"github.com/kestrel-l2/kestrel/core/chain"
-	"github.com/kestrel-l2/kestrel/core/exec"
 	"github.com/kestrel-l2/kestrel/core/state"
 	"github.com/kestrel-l2/kestrel/mempool"
 	"github.com/kestrel-l2/kestrel/rpc"
@@ -428,6 +426,3 @@ func (b *backend) Receipt(ctx context.Context, hash common.Hash) (*rpc.ReceiptIn
 	r := chain.DeriveReceipts(envOf(sb.header), sb.hash, sb.txs, sb.senders, sb.receipts, idx, idx+1)[0]
 	return &rpc.ReceiptInfo{Receipt: r, Tx: sb.txs[idx], From: sb.senders[idx], Sealed: true}, nil
 }
-
-var _ = rlp.EncodeToBytes
-var _ = exec.Message

@@ -8,7 +8,6 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core/types"
-	"github.com/holiman/uint256"
 
 	"github.com/kestrel-l2/kestrel/core/chain"
 	"github.com/kestrel-l2/kestrel/core/state"
@@ -218,5 +217,3 @@ func (s *Sequencer) accFor(ob *openBlock) (*blockAcc, error) {
 	}
 	return acc, nil
 }
-
-var _ = uint256.NewInt

@@ -19,7 +19,6 @@ import (
 	"github.com/ethereum/go-ethereum"
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core/types"
-	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/ethereum/go-ethereum/ethclient"
 	"github.com/ethereum/go-ethereum/params"
 
@@ -263,5 +262,3 @@ func sameReceipt(want, got *types.Receipt) error {
 	}
 	return nil
 }
-
-var _ = crypto.Keccak256

@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -77,5 +76,3 @@ func sequencerConfig(c *cli.Context) (sequencer.Config, error) {
 	}
 	return cfg, nil
 }
-
-var _ = time.Second
