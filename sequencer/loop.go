@@ -257,10 +257,8 @@ func (s *Sequencer) closeBlock() error {
 	if !s.toSealer(sealEvent{close: &blockClose{number: ob.env.Number, firstMini: ob.firstMini, lastMini: ob.lastMini}}) {
 		return nil
 	}
-	if s.cfg.SnapshotEvery > 0 && ob.env.Number >= s.lastSnap+s.cfg.SnapshotEvery && s.state.CanDump() {
-		if err := s.writeSnapshot(ob.env.Number); err != nil {
-			s.log.Error("State snapshot failed", "block", ob.env.Number, "err", err)
-		}
+	if s.cfg.SnapshotEvery > 0 && ob.env.Number >= s.lastSnap+s.cfg.SnapshotEvery {
+		s.startSnapshot(ob.env.Number)
 	}
 	s.openNext(ob.env, ob.gasUsed)
 	s.pool.SetEnv(s.poolEnv())
@@ -283,11 +281,40 @@ func (s *Sequencer) openNext(prev chain.BlockEnv, gasUsed uint64) {
 	s.index.setPending(&pendingBlock{env: s.open.env, miniIndex: s.lastIndex}, nil, 0)
 }
 
-func (s *Sequencer) writeSnapshot(block uint64) error {
+// startSnapshot writes a snapshot of the state as it is now (the end of block)
+// in the background, from a pinned view: the loop goes on executing. At most
+// one snapshot is written at a time; Stop waits for it (or interrupts it, which
+// leaves an incomplete snapshot that is never used).
+func (s *Sequencer) startSnapshot(block uint64) {
+	if !s.snapBusy.CompareAndSwap(false, true) {
+		return
+	}
+	v := s.state.View()
+	s.lastSnap = block
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		defer s.snapBusy.Store(false)
+		defer v.Release()
+		if err := s.writeSnapshot(block, v); err != nil {
+			s.log.Error("State snapshot failed", "block", block, "err", err)
+		}
+	}()
+}
+
+// writeSnapshot writes the view, the state at the end of block, as a snapshot.
+func (s *Sequencer) writeSnapshot(block uint64, v *state.View) error {
 	start := time.Now()
-	meta := store.SnapshotMeta{ID: block, MiniIndex: s.lastIndex, Block: block}
+	meta := store.SnapshotMeta{ID: block, MiniIndex: v.Index(), Block: block}
+	accounts := 0
 	err := s.store.WriteSnapshot(meta, func(emit func(*store.SnapshotAccount) error) error {
-		return s.state.Dump(func(addr common.Address, acct *state.Account, code []byte, storage map[common.Hash]common.Hash) error {
+		return v.Dump(func(addr common.Address, acct *state.Account, code []byte, storage map[common.Hash]common.Hash) error {
+			select {
+			case <-s.stop:
+				return errors.New("node stopping")
+			default:
+			}
+			accounts++
 			bal := acct.Balance
 			return emit(&store.SnapshotAccount{Address: addr, Nonce: acct.Nonce, Balance: &bal, CodeHash: acct.CodeHash, Code: code, Storage: storage})
 		})
@@ -295,8 +322,7 @@ func (s *Sequencer) writeSnapshot(block uint64) error {
 	if err != nil {
 		return err
 	}
-	s.lastSnap = block
-	s.log.Info("Wrote state snapshot", "block", block, "miniBlock", s.lastIndex, "accounts", s.state.Stats().Accounts, "elapsed", time.Since(start))
+	s.log.Info("Wrote state snapshot", "block", block, "miniBlock", meta.MiniIndex, "accounts", accounts, "elapsed", time.Since(start))
 	return nil
 }
 

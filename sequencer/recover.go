@@ -41,7 +41,10 @@ func (s *Sequencer) createChain(genesisJSON []byte) error {
 	if err := s.store.PutBlock(&store.BlockRecord{Header: header, Signature: signed.Signature}); err != nil {
 		return err
 	}
-	if err := s.writeSnapshot(0); err != nil {
+	v := s.state.View()
+	err = s.writeSnapshot(0, v)
+	v.Release()
+	if err != nil {
 		return err
 	}
 	if err := s.store.PutGenesis(genesisJSON); err != nil {

@@ -57,7 +57,8 @@ type Sequencer struct {
 
 	open       *openBlock     // loop goroutine only
 	lastIndex  uint64         // newest mini-block index, loop goroutine only
-	lastSnap   uint64         // block of the newest snapshot
+	lastSnap   uint64         // block of the newest snapshot, loop goroutine only
+	snapBusy   atomic.Bool    // a snapshot is being written in the background
 	sealEvents chan sealEvent // loop -> sealer
 	sealAcc    *blockAcc      // the sealer's open block; set by recovery before Start
 	sealErr    atomic.Pointer[error]

@@ -685,7 +685,9 @@ func statetestCheckReader(r state.Reader, want types.GenesisAlloc) error {
 // statetestCheckDump compares the whole flat state with the expected post state.
 func statetestCheckDump(st *state.State, want types.GenesisAlloc) error {
 	seen := 0
-	err := st.Dump(func(addr common.Address, acct *state.Account, code []byte, storage map[common.Hash]common.Hash) error {
+	v := st.View()
+	defer v.Release()
+	err := v.Dump(func(addr common.Address, acct *state.Account, code []byte, storage map[common.Hash]common.Hash) error {
 		w, ok := want[addr]
 		if !ok {
 			return fmt.Errorf("%s: exists, want absent", addr)

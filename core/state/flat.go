@@ -367,37 +367,84 @@ func (v *View) Code(hash common.Hash) []byte {
 	return v.s.code[hash]
 }
 
-// Dump calls fn for every account of the base maps with its code and storage,
-// after folding every layer. It runs on the writer goroutine only, so nothing
-// moves underneath it. fn must not keep the storage map.
-func (s *State) Dump(fn func(addr common.Address, acct *Account, code []byte, storage map[common.Hash]common.Hash) error) error {
-	s.mu.Lock()
-	for _, l := range *s.layers.Load() {
-		s.applyLocked(l)
+// Dump calls fn for every account of the view with its code and its non-zero
+// storage, in no particular order. It may run for a long time on any goroutine:
+// it holds the base maps' read lock throughout, so the writer skips folding
+// layers meanwhile (execution and other readers go on). fn must not keep the
+// storage map, and must not use this State.
+func (v *View) Dump(fn func(addr common.Address, acct *Account, code []byte, storage map[common.Hash]common.Hash) error) error {
+	// Fold the view's layers, oldest first, into one overlay.
+	type over struct {
+		deleted bool
+		reset   bool
+		acct    Account
+		slots   map[common.Hash]common.Hash
 	}
-	empty := []*layer{}
-	s.layers.Store(&empty)
-	s.mu.Unlock()
+	overlay := make(map[common.Address]*over)
+	codes := make(map[common.Hash][]byte)
+	for _, l := range v.layers {
+		for h, c := range l.code {
+			codes[h] = c
+		}
+		for addr, la := range l.accounts {
+			o := overlay[addr]
+			if o == nil {
+				o = &over{}
+				overlay[addr] = o
+			}
+			if la.storageReset {
+				o.reset, o.slots = true, nil
+			}
+			o.deleted, o.acct = la.deleted, la.acct
+			for k, val := range la.storage {
+				if o.slots == nil {
+					o.slots = make(map[common.Hash]common.Hash)
+				}
+				o.slots[k] = val
+			}
+		}
+	}
+	s := v.s
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	codeOf := func(h common.Hash) []byte {
+		if c, ok := codes[h]; ok {
+			return c
+		}
+		return s.code[h]
+	}
 	for addr, acct := range s.accounts {
-		if err := fn(addr, acct, s.code[acct.CodeHash], s.storage[addr]); err != nil {
+		if _, ok := overlay[addr]; ok {
+			continue
+		}
+		a := *acct
+		if err := fn(addr, &a, codeOf(acct.CodeHash), s.storage[addr]); err != nil {
+			return err
+		}
+	}
+	for addr, o := range overlay {
+		if o.deleted {
+			continue
+		}
+		storage := make(map[common.Hash]common.Hash)
+		if !o.reset {
+			for k, val := range s.storage[addr] {
+				storage[k] = val
+			}
+		}
+		for k, val := range o.slots {
+			if val == (common.Hash{}) {
+				delete(storage, k)
+			} else {
+				storage[k] = val
+			}
+		}
+		a := o.acct
+		if err := fn(addr, &a, codeOf(a.CodeHash), storage); err != nil {
 			return err
 		}
 	}
 	return nil
-}
-
-// CanDump reports whether no reader pins an older version, so Dump may fold
-// every layer without breaking a live view.
-func (s *State) CanDump() bool {
-	s.pinMu.Lock()
-	defer s.pinMu.Unlock()
-	head := s.head.Load()
-	for idx := range s.pins {
-		if idx < head {
-			return false
-		}
-	}
-	return true
 }
 
 // Restore loads an account into the base maps when the state is rebuilt from a

@@ -130,24 +130,39 @@ func TestViewsStayConsistent(t *testing.T) {
 			}
 		}
 	}
+	// A view dumps exactly its own version, even while more is committed.
+	dumped := s.View()
+	want := m.clone()
+	s.Commit(2001, randomStateDiff(rng))
+	checkDump(t, dumped, want)
+	dumped.Release()
 	for _, h := range views {
+		checkDump(t, h.v, h.m)
 		h.v.Release()
 	}
-	s.Commit(2001, &chain.StateDiff{})
+	s.Commit(2002, &chain.StateDiff{})
 	if st := s.Stats(); st.Layers != 0 {
 		t.Fatalf("%d layers left after every view was released", st.Layers)
 	}
-	// Dump sees the same state as the model.
+}
+
+func checkDump(t *testing.T, v *View, m *model) {
+	t.Helper()
 	n := 0
-	err := s.Dump(func(addr common.Address, acct *Account, code []byte, storage map[common.Hash]common.Hash) error {
+	err := v.Dump(func(addr common.Address, acct *Account, code []byte, storage map[common.Hash]common.Hash) error {
 		n++
 		if *acct != m.accounts[addr] || len(storage) != len(m.storage[addr]) {
-			t.Fatalf("dump of %s differs", addr)
+			t.Fatalf("dump of view %d: %s differs", v.Index(), addr)
+		}
+		for k, val := range storage {
+			if m.storage[addr][k] != val {
+				t.Fatalf("dump of view %d: slot %s/%s differs", v.Index(), addr, k)
+			}
 		}
 		return nil
 	})
 	if err != nil || n != len(m.accounts) {
-		t.Fatalf("dumped %d accounts, want %d (%v)", n, len(m.accounts), err)
+		t.Fatalf("view %d dumped %d accounts, want %d (%v)", v.Index(), n, len(m.accounts), err)
 	}
 }
 
