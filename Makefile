@@ -22,7 +22,7 @@ deps:
 test: deps
 	$(GO) vet ./...
 	$(GO) test -short -count=1 -timeout 20m ./...
-	$(GO) test -short -count=1 -race -timeout 20m ./mempool/... ./rpc/... ./core/state/... ./sequencer/...
+	$(GO) test -short -count=1 -race -timeout 20m ./mempool/... ./rpc/... ./core/state/... ./core/blockstm/... ./sequencer/...
 
 # test-race runs every concurrent package under the race detector.
 test-race:
@@ -39,6 +39,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzHandleBody$$' -fuzztime $(FUZZTIME) ./rpc/
 	$(GO) test -run '^$$' -fuzz '^FuzzMiniBlock' -fuzztime $(FUZZTIME) ./core/chain/
 	$(GO) test -run '^$$' -fuzz '^FuzzStateDiff' -fuzztime $(FUZZTIME) ./core/chain/
+	$(GO) test -run '^$$' -fuzz '^FuzzScheduler$$' -fuzztime $(FUZZTIME) ./core/blockstm/
 
 # devnet builds and runs a throwaway dev chain on 127.0.0.1:8545.
 devnet: build
