@@ -17,12 +17,14 @@ deps:
 	npm ci --prefix contracts --no-audit --no-fund
 	$(GO) mod download
 
-# test is the command CI runs (.ci/run): vet, the short suites, and the race
-# detector on the concurrent packages.
+# test is the command CI runs (.ci/run): vet, the short suites, the race
+# detector on the concurrent packages, and every vendored Ethereum state test
+# through `kestrel statetest`.
 test: deps
 	$(GO) vet ./...
 	$(GO) test -short -count=1 -timeout 20m ./...
 	$(GO) test -short -count=1 -race -timeout 20m ./mempool/... ./rpc/... ./core/state/... ./core/blockstm/... ./sequencer/...
+	$(GO) run ./cmd/kestrel statetest core/exec/testdata/ethereum-state-tests.tar.gz
 
 # test-race runs every concurrent package under the race detector.
 test-race:

@@ -74,6 +74,7 @@ func newApp() *cli.App {
 				Action: runSequencer(true),
 			},
 			benchCommand(),
+			statetestCommand(),
 			{
 				Name:  "verify",
 				Usage: "re-execute a stopped node's whole mini-block log from genesis and check every receipt, diff and block root",
