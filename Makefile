@@ -22,9 +22,9 @@ deps:
 # through `kestrel statetest`.
 test: deps
 	$(GO) vet ./...
+	$(GO) run ./cmd/kestrel statetest core/exec/testdata/ethereum-state-tests.tar.gz
 	$(GO) test -short -count=1 -timeout 20m ./...
 	$(GO) test -short -count=1 -race -timeout 20m ./mempool/... ./rpc/... ./core/state/... ./core/blockstm/... ./sequencer/...
-	$(GO) run ./cmd/kestrel statetest core/exec/testdata/ethereum-state-tests.tar.gz
 
 # test-race runs every concurrent package under the race detector.
 test-race:
