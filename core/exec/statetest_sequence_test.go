@@ -254,12 +254,8 @@ func statetestCompare(i int, got, want statetestOutcome, withRoot bool) error {
 
 // statetestSeqBlock: the whole sequence in one StateDB.
 func statetestSeqBlock(config *params.ChainConfig, blk *statetestBlock, tc *statetestCase, sender common.Address, txs []*types.Transaction, want []statetestOutcome) error {
-	st, pre, err := statetestPreState(tc.Pre)
+	st, _, merkle, err := statetestPreMerkle(tc)
 	if err != nil {
-		return err
-	}
-	merkle := state.NewMerkle(2)
-	if _, err := merkle.Apply(1, pre); err != nil {
 		return err
 	}
 	view := st.View()
@@ -287,12 +283,8 @@ func statetestSeqBlock(config *params.ChainConfig, blk *statetestBlock, tc *stat
 
 // statetestSeqMiniBlocks: one StateDB per transaction over the flat state.
 func statetestSeqMiniBlocks(config *params.ChainConfig, blk *statetestBlock, tc *statetestCase, sender common.Address, txs []*types.Transaction, want []statetestOutcome) error {
-	st, pre, err := statetestPreState(tc.Pre)
+	st, _, merkle, err := statetestPreMerkle(tc)
 	if err != nil {
-		return err
-	}
-	merkle := state.NewMerkle(2)
-	if _, err := merkle.Apply(1, pre); err != nil {
 		return err
 	}
 	var pinned []*state.View
@@ -332,12 +324,8 @@ func statetestSeqMiniBlocks(config *params.ChainConfig, blk *statetestBlock, tc 
 
 // statetestSeqTrie: one StateDB per transaction over the tries.
 func statetestSeqTrie(config *params.ChainConfig, blk *statetestBlock, tc *statetestCase, sender common.Address, txs []*types.Transaction, want []statetestOutcome) error {
-	_, pre, err := statetestPreState(tc.Pre)
+	_, pre, merkle, err := statetestPreMerkle(tc)
 	if err != nil {
-		return err
-	}
-	merkle := state.NewMerkle(2)
-	if _, err := merkle.Apply(1, pre); err != nil {
 		return err
 	}
 	codes := make(map[common.Hash][]byte)
@@ -374,12 +362,8 @@ func statetestSeqTrie(config *params.ChainConfig, blk *statetestBlock, tc *state
 // statetestSeqMerged: one mini-block per transaction, the tries updated per
 // block of three mini-blocks from the merged diffs.
 func statetestSeqMerged(config *params.ChainConfig, blk *statetestBlock, tc *statetestCase, sender common.Address, txs []*types.Transaction, want []statetestOutcome) error {
-	st, pre, err := statetestPreState(tc.Pre)
+	st, _, merkle, err := statetestPreMerkle(tc)
 	if err != nil {
-		return err
-	}
-	merkle := state.NewMerkle(2)
-	if _, err := merkle.Apply(1, pre); err != nil {
 		return err
 	}
 	var block []*chain.StateDiff
@@ -408,4 +392,17 @@ func statetestSeqMerged(config *params.ChainConfig, blk *statetestBlock, tc *sta
 		}
 	}
 	return nil
+}
+
+// statetestPreMerkle builds a test's pre-state, flat and in tries (as block 1).
+func statetestPreMerkle(tc *statetestCase) (*state.State, *chain.StateDiff, *state.Merkle, error) {
+	st, pre, err := statetestPreState(tc.Pre)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	merkle := state.NewMerkle(2)
+	if _, err := merkle.Apply(1, pre); err != nil {
+		return nil, nil, nil, err
+	}
+	return st, pre, merkle, nil
 }
