@@ -1,18 +1,15 @@
 package sequencer_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"math/big"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/common/hexutil"
@@ -21,6 +18,7 @@ import (
 	"github.com/ethereum/go-ethereum/params"
 
 	"github.com/kestrel-l2/kestrel/core/chain"
+	kesthttptest "github.com/kestrel-l2/kestrel/internal/httptest"
 	"github.com/kestrel-l2/kestrel/sequencer"
 )
 
@@ -149,18 +147,10 @@ func TestBadInputIsRejectedAndChangesNothing(t *testing.T) {
 	// An oversized body is refused from its Content-Length with HTTP 413, before
 	// the body is read (a client still writing it may see the connection close).
 	t.Run("oversized body", func(t *testing.T) {
-		conn, err := net.Dial("tcp", seq.RPCAddr())
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer conn.Close()
-		fmt.Fprintf(conn, "POST / HTTP/1.1\r\nHost: kestrel\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n", 2<<20)
-		conn.SetReadDeadline(time.Now().Add(5 * time.Second))
-		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		resp, _, err := kesthttptest.PostDeclaredLength(seq.RPCAddr(), 2<<20)
 		if err != nil {
 			t.Fatalf("no answer to an oversized body: %v", err)
 		}
-		resp.Body.Close()
 		if resp.StatusCode != http.StatusRequestEntityTooLarge {
 			t.Fatalf("HTTP status %d, want 413", resp.StatusCode)
 		}
