@@ -179,12 +179,13 @@ func (s *Sequencer) miniBlock(force bool) error {
 		hashes[i] = tx.Hash()
 	}
 	s.pool.Included(hashes)
+	// Metrics first: a client answered below may read them at once.
+	s.m.RecordMiniBlock(len(mb.Txs), s.open.gasUsed, execTime, syncTime)
 	s.answerWaiters(mb)
 	if !s.toSealer(sealEvent{mini: mb}) {
 		return nil
 	}
 	s.stats.record(len(mb.Txs), execTime, syncTime, s.log)
-	s.m.RecordMiniBlock(len(mb.Txs), s.open.gasUsed, execTime, syncTime)
 	dropped := 0
 	for _, r := range res.Rejected {
 		if !r.Retry {
