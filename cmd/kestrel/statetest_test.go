@@ -145,7 +145,7 @@ func TestStatetestCommandErrors(t *testing.T) {
 	}{
 		{[]string{"statetest", filepath.Join(t.TempDir(), "missing.json")}, "no such file"},
 		{[]string{"statetest"}, "no PATH given"},
-		{[]string{"statetest", "--statetest.mode", "parallel", statetestArchive}, "parallel engine not built yet (issue 3)"},
+		{[]string{"statetest", "--statetest.mode", "fast", statetestArchive}, "unknown mode"},
 		{[]string{"statetest", "--statetest.fork", "Nope", statetestArchive}, "unknown fork"},
 	} {
 		out, err := runMain(t, tc.args...)

@@ -16,10 +16,10 @@ func TestMVMemoryReadRecord(t *testing.T) {
 	if _, _, st := mv.Read(a, 3); st != ReadNotFound {
 		t.Fatalf("empty read: %v", st)
 	}
-	if !mv.Record(Version{0, 0}, nil, []WriteEntry{{a, 10}, {b, 20}}) {
+	if !mv.Record(Version{0, 0}, nil, []WriteEntry{{Key: a, Value: 10}, {Key: b, Value: 20}}) {
 		t.Fatal("first record must write new locations")
 	}
-	mv.Record(Version{2, 0}, []ReadDescriptor{{Key: a, Found: true, Version: Version{0, 0}}}, []WriteEntry{{a, 12}})
+	mv.Record(Version{2, 0}, []ReadDescriptor{{Key: a, Found: true, Version: Version{0, 0}}}, []WriteEntry{{Key: a, Value: 12}})
 	if v, ver, st := mv.Read(a, 2); st != ReadOK || v != 10 || ver != (Version{0, 0}) {
 		t.Fatalf("read(a,2) = %v %v %v", v, ver, st)
 	}
@@ -33,7 +33,7 @@ func TestMVMemoryReadRecord(t *testing.T) {
 		t.Fatal("tx 2 read set should be valid")
 	}
 	// tx 1 writes a: tx 2's read of a is stale.
-	mv.Record(Version{1, 0}, nil, []WriteEntry{{a, 11}})
+	mv.Record(Version{1, 0}, nil, []WriteEntry{{Key: a, Value: 11}})
 	if mv.ValidateReadSet(2) {
 		t.Fatal("tx 2 read set should be invalid after tx 1 wrote a")
 	}
@@ -43,13 +43,13 @@ func TestMVMemoryReadRecord(t *testing.T) {
 		t.Fatalf("read(b,1) = %v %v", ver, st)
 	}
 	// Re-record tx 0 incarnation 1 without b and with c: b removed, c new.
-	if !mv.Record(Version{0, 1}, nil, []WriteEntry{{a, 100}, {c, 30}}) {
+	if !mv.Record(Version{0, 1}, nil, []WriteEntry{{Key: a, Value: 100}, {Key: c, Value: 30}}) {
 		t.Fatal("writing c is a new location")
 	}
 	if _, _, st := mv.Read(b, 4); st != ReadNotFound {
 		t.Fatalf("b must be removed, got %v", st)
 	}
-	if mv.Record(Version{0, 2}, nil, []WriteEntry{{c, 31}}) {
+	if mv.Record(Version{0, 2}, nil, []WriteEntry{{Key: c, Value: 31}}) {
 		t.Fatal("subset of previous writes is not a new location")
 	}
 	if got := mv.LastWrittenKeys(0); len(got) != 1 || got[0] != c {

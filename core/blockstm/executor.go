@@ -44,8 +44,9 @@ func (f ExecutorFunc) Execute(txIndex, incarnation int, view *TxView) (ExecResul
 }
 
 type cachedRead struct {
-	value any
-	found bool
+	value   any
+	version Version
+	found   bool
 }
 
 // TxView is the state view of one transaction incarnation: reads go to the
@@ -77,44 +78,84 @@ func (v *TxView) Incarnation() int { return v.version.Incarnation }
 // means no lower transaction wrote it: the caller reads pre-block storage.
 // A non-nil error is an ErrDependency; Execute should return it.
 func (v *TxView) Read(key Key) (value any, found bool, err error) {
+	value, _, found, err = v.ReadVersion(key)
+	return value, found, err
+}
+
+// ReadVersion is Read that also returns the version of the write read (the
+// view's own version for its own writes; zero for a value resolved from
+// deltas).
+func (v *TxView) ReadVersion(key Key) (value any, version Version, found bool, err error) {
 	if v.blockedBy >= 0 {
-		return nil, false, ErrDependency{BlockedBy: v.blockedBy}
+		return nil, Version{}, false, ErrDependency{BlockedBy: v.blockedBy}
 	}
 	if i, ok := v.writeIdx[key]; ok {
-		return v.writes[i].Value, true, nil
+		return v.writes[i].Value, v.version, true, nil
 	}
 	if r, ok := v.readCache[key]; ok {
-		return r.value, r.found, nil
+		return r.value, r.version, r.found, nil
 	}
 	val, ver, st := v.mv.Read(key, v.version.TxIndex)
+	if st == ReadDelta {
+		val, ver, st = v.mv.Resolve(key, v.version.TxIndex)
+		if st == ReadOK {
+			v.reads = append(v.reads, ReadDescriptor{Key: key, Resolved: true, Value: val})
+			v.cache(key, val, Version{}, true)
+			return val, Version{}, true, nil
+		}
+	}
 	switch st {
 	case ReadEstimate:
 		v.blockedBy = ver.TxIndex
-		return nil, false, ErrDependency{BlockedBy: ver.TxIndex}
+		return nil, Version{}, false, ErrDependency{BlockedBy: ver.TxIndex}
 	case ReadOK:
 		v.reads = append(v.reads, ReadDescriptor{Key: key, Found: true, Version: ver})
 	default:
 		v.reads = append(v.reads, ReadDescriptor{Key: key})
 	}
+	found = st == ReadOK
+	if !found {
+		ver = Version{}
+	}
+	v.cache(key, val, ver, found)
+	return val, ver, found, nil
+}
+
+func (v *TxView) cache(key Key, val any, ver Version, found bool) {
 	if v.readCache == nil {
 		v.readCache = make(map[Key]cachedRead)
 	}
-	found = st == ReadOK
-	v.readCache[key] = cachedRead{val, found}
-	return val, found, nil
+	v.readCache[key] = cachedRead{val, ver, found}
+}
+
+// WaitFor returns an ErrDependency when a lower transaction's ESTIMATE sits
+// on key (an aborted or predicted write), without recording a read: an
+// executor can check predicted reads before doing any work.
+func (v *TxView) WaitFor(key Key) error {
+	if b, ok := v.mv.EstimateBelow(key, v.version.TxIndex); ok {
+		return ErrDependency{BlockedBy: b}
+	}
+	return nil
 }
 
 // Write buffers a write of key; a later write of the same key overwrites it.
-func (v *TxView) Write(key Key, value any) {
+func (v *TxView) Write(key Key, value any) { v.write(key, value, false) }
+
+// WriteDelta buffers a commutative delta to key (see WriteEntry). A view
+// must not read a key it has written a delta to: the executor keeps its own
+// pending deltas and folds them on a read.
+func (v *TxView) WriteDelta(key Key, delta any) { v.write(key, delta, true) }
+
+func (v *TxView) write(key Key, value any, delta bool) {
 	if i, ok := v.writeIdx[key]; ok {
-		v.writes[i].Value = value
+		v.writes[i].Value, v.writes[i].Delta = value, delta
 		return
 	}
 	if v.writeIdx == nil {
 		v.writeIdx = make(map[Key]int)
 	}
 	v.writeIdx[key] = len(v.writes)
-	v.writes = append(v.writes, WriteEntry{Key: key, Value: value})
+	v.writes = append(v.writes, WriteEntry{Key: key, Value: value, Delta: delta})
 }
 
 // ReadSet returns the reads recorded so far (not including own-write hits).
@@ -207,14 +248,34 @@ func (r *runner) halted() bool {
 	}
 }
 
+// Options configure a Run.
+type Options struct {
+	// Workers is the number of worker goroutines (<=0: GOMAXPROCS).
+	Workers int
+	// Ops resolve delta writes; required when the executor writes deltas.
+	Ops Ops
+	// Predicted, when set, holds for each transaction the keys it is
+	// predicted to write: they start as ESTIMATEs (see MVMemory.Predict).
+	Predicted [][]Key
+}
+
 // Run executes transactions 0..n-1 with Block-STM using the given number of
 // workers (<=0 means GOMAXPROCS) and returns results identical to executing
 // them sequentially in index order. It returns ctx's error if ctx is
 // cancelled, or the first non-dependency error returned by exec.
 func Run(ctx context.Context, n int, exec Executor, workers int) (*Result, error) {
+	return RunWithOptions(ctx, n, exec, Options{Workers: workers})
+}
+
+// RunWithOptions is Run with delta operations and predicted write sets.
+func RunWithOptions(ctx context.Context, n int, exec Executor, opts Options) (*Result, error) {
 	if n < 0 {
 		return nil, fmt.Errorf("blockstm: negative transaction count %d", n)
 	}
+	if opts.Predicted != nil && len(opts.Predicted) != n {
+		return nil, fmt.Errorf("blockstm: %d predicted write sets for %d transactions", len(opts.Predicted), n)
+	}
+	workers := opts.Workers
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
@@ -222,10 +283,13 @@ func Run(ctx context.Context, n int, exec Executor, workers int) (*Result, error
 	r := &runner{
 		ctx:     ctx,
 		exec:    exec,
-		mv:      NewMVMemory(n),
+		mv:      NewMVMemoryWithOps(n, opts.Ops),
 		sched:   NewScheduler(n),
 		outputs: make([]txOutput, n),
 		halt:    make(chan struct{}),
+	}
+	for i, keys := range opts.Predicted {
+		r.mv.Predict(i, keys)
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err

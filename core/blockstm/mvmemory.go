@@ -39,8 +39,12 @@ const (
 	// ReadNotFound: no lower transaction wrote the key; read pre-block storage.
 	ReadNotFound
 	// ReadEstimate: the closest lower write is an ESTIMATE left by an aborted
-	// incarnation; Version.TxIndex is the transaction to wait on.
+	// incarnation (or predicted before execution); Version.TxIndex is the
+	// transaction to wait on.
 	ReadEstimate
+	// ReadDelta: the closest lower write is a commutative delta; the value is
+	// only known by resolving (see MVMemory.Resolve).
+	ReadDelta
 )
 
 func (s ReadStatus) String() string {
@@ -51,22 +55,45 @@ func (s ReadStatus) String() string {
 		return "NotFound"
 	case ReadEstimate:
 		return "Estimate"
+	case ReadDelta:
+		return "Delta"
 	}
 	return "ReadStatus(?)"
 }
 
 // ReadDescriptor records one read of a transaction incarnation: the key and
-// where the value came from (Found=false means pre-block storage).
+// where the value came from (Found=false means pre-block storage). A read
+// that went through commutative deltas is Resolved: it is validated by value
+// (Ops.Equal) rather than by version, since no single version produced it.
 type ReadDescriptor struct {
-	Key     Key
-	Found   bool
-	Version Version // valid when Found
+	Key      Key
+	Found    bool
+	Version  Version // valid when Found
+	Resolved bool
+	Value    any // the resolved value, when Resolved
 }
 
-// WriteEntry is one (key, value) write of a transaction.
+// WriteEntry is one (key, value) write of a transaction. A Delta write is a
+// commutative update (e.g. an addition to a counter): it does not depend on
+// the key's previous value, so writers of deltas to the same key never
+// conflict with each other; a reader of the key folds every lower delta onto
+// the closest lower full value (Ops.Fold).
 type WriteEntry struct {
 	Key   Key
 	Value any
+	Delta bool
+}
+
+// Ops are the operations the multi-version memory needs to resolve delta
+// writes. They are required only when some transaction writes a delta.
+type Ops struct {
+	// Fold returns base with delta applied. It must not modify its arguments.
+	Fold func(base, delta any) any
+	// Equal compares two resolved values.
+	Equal func(a, b any) bool
+	// Base returns the key's pre-block value (the base of a delta chain that
+	// reaches below every full write).
+	Base func(Key) any
 }
 
 const numShards = 128 // power of two
@@ -75,6 +102,7 @@ type mvEntry struct {
 	txIndex     int
 	incarnation int
 	estimate    bool
+	delta       bool
 	value       any
 }
 
@@ -103,6 +131,7 @@ type txLocations struct {
 // have their own lock.
 type MVMemory struct {
 	n      int
+	ops    Ops
 	shards [numShards]mvShard
 	// Per-transaction last written locations and last read set, replaced
 	// atomically on Record (RCU style) so validation never blocks execution.
@@ -110,10 +139,16 @@ type MVMemory struct {
 	lastReads  []atomic.Pointer[[]ReadDescriptor]
 }
 
-// NewMVMemory returns an empty multi-version memory for a block of n transactions.
-func NewMVMemory(n int) *MVMemory {
+// NewMVMemory returns an empty multi-version memory for a block of n
+// transactions, without delta support.
+func NewMVMemory(n int) *MVMemory { return NewMVMemoryWithOps(n, Ops{}) }
+
+// NewMVMemoryWithOps returns an empty multi-version memory whose delta writes
+// are resolved with ops.
+func NewMVMemoryWithOps(n int, ops Ops) *MVMemory {
 	m := &MVMemory{
 		n:          n,
+		ops:        ops,
 		lastWrites: make([]atomic.Pointer[txLocations], n),
 		lastReads:  make([]atomic.Pointer[[]ReadDescriptor], n),
 	}
@@ -166,22 +201,106 @@ func (m *MVMemory) Read(key Key, txIndex int) (any, Version, ReadStatus) {
 	}
 	e := c.entries[i]
 	c.mu.RUnlock()
-	if e.estimate {
-		return nil, Version{TxIndex: e.txIndex, Incarnation: e.incarnation}, ReadEstimate
+	ver := Version{TxIndex: e.txIndex, Incarnation: e.incarnation}
+	switch {
+	case e.estimate:
+		return nil, ver, ReadEstimate
+	case e.delta:
+		return e.value, ver, ReadDelta
 	}
-	return e.value, Version{TxIndex: e.txIndex, Incarnation: e.incarnation}, ReadOK
+	return e.value, ver, ReadOK
 }
 
-func (m *MVMemory) write(key Key, v Version, value any) {
+// Resolve returns the value of key as seen by txIndex when deltas are
+// involved: every lower delta folded, in transaction order, onto the closest
+// lower full value (or onto Ops.Base when there is none). It returns
+// ReadEstimate, with the blocking version, when the chain crosses an ESTIMATE.
+func (m *MVMemory) Resolve(key Key, txIndex int) (any, Version, ReadStatus) {
+	var (
+		deltas  []any
+		base    any
+		hasBase bool
+	)
+	if c := m.cell(key, false); c != nil {
+		c.mu.RLock()
+		for i := c.search(txIndex) - 1; i >= 0; i-- {
+			e := &c.entries[i]
+			if e.estimate {
+				ver := Version{TxIndex: e.txIndex, Incarnation: e.incarnation}
+				c.mu.RUnlock()
+				return nil, ver, ReadEstimate
+			}
+			if !e.delta {
+				base, hasBase = e.value, true
+				break
+			}
+			deltas = append(deltas, e.value)
+		}
+		c.mu.RUnlock()
+	}
+	if !hasBase {
+		base = m.ops.Base(key)
+	}
+	for i := len(deltas) - 1; i >= 0; i-- {
+		base = m.ops.Fold(base, deltas[i])
+	}
+	return base, Version{}, ReadOK
+}
+
+// EstimateBelow reports the closest lower writer of key when its entry is an
+// ESTIMATE, without recording anything: a transaction about to read key
+// would depend on it.
+func (m *MVMemory) EstimateBelow(key Key, txIndex int) (blocking int, ok bool) {
+	c := m.cell(key, false)
+	if c == nil {
+		return 0, false
+	}
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	i := c.search(txIndex) - 1
+	if i < 0 || !c.entries[i].estimate {
+		return 0, false
+	}
+	return c.entries[i].txIndex, true
+}
+
+// Predict marks keys as about to be written by txIndex before it first
+// executes: they hold ESTIMATEs, so higher transactions reading them wait for
+// txIndex instead of reading a stale value and aborting later. Keys the
+// execution does not write are removed when it is recorded. Call Predict
+// before execution starts, at most once per transaction.
+func (m *MVMemory) Predict(txIndex int, keys []Key) {
+	if len(keys) == 0 {
+		return
+	}
+	sorted := append([]Key(nil), keys...)
+	sort.Slice(sorted, func(i, j int) bool { return keyLess(&sorted[i], &sorted[j]) })
+	uniq := sorted[:0]
+	for i := range sorted {
+		if i == 0 || sorted[i] != sorted[i-1] {
+			uniq = append(uniq, sorted[i])
+		}
+	}
+	for _, k := range uniq {
+		m.put(k, mvEntry{txIndex: txIndex, incarnation: -1, estimate: true})
+	}
+	m.lastWrites[txIndex].Store(&txLocations{writes: uniq})
+}
+
+func (m *MVMemory) write(key Key, v Version, value any, delta bool) {
+	m.put(key, mvEntry{txIndex: v.TxIndex, incarnation: v.Incarnation, value: value, delta: delta})
+}
+
+func (m *MVMemory) put(key Key, e mvEntry) {
 	c := m.cell(key, true)
 	c.mu.Lock()
-	i := c.search(v.TxIndex)
-	if i < len(c.entries) && c.entries[i].txIndex == v.TxIndex {
-		c.entries[i] = mvEntry{txIndex: v.TxIndex, incarnation: v.Incarnation, value: value}
+	i := c.search(e.txIndex)
+	if i < len(c.entries) && c.entries[i].txIndex == e.txIndex {
+		c.entries[i] = e
 	} else {
 		c.entries = append(c.entries, mvEntry{})
 		copy(c.entries[i+1:], c.entries[i:])
-		c.entries[i] = mvEntry{txIndex: v.TxIndex, incarnation: v.Incarnation, value: value}
+		c.entries[i] = e
 	}
 	c.mu.Unlock()
 }
@@ -223,7 +342,7 @@ func keyLess(a, b *Key) bool {
 // duplicate keys.
 func (m *MVMemory) Record(v Version, readSet []ReadDescriptor, writeSet []WriteEntry) (wroteNewLocation bool) {
 	for i := range writeSet {
-		m.write(writeSet[i].Key, v, writeSet[i].Value)
+		m.write(writeSet[i].Key, v, writeSet[i].Value, writeSet[i].Delta)
 	}
 	keys := make([]Key, len(writeSet))
 	for i := range writeSet {
@@ -285,9 +404,16 @@ func (m *MVMemory) ValidateReadSet(txIndex int) bool {
 		return true
 	}
 	for _, r := range *p {
+		if r.Resolved {
+			val, _, st := m.Resolve(r.Key, txIndex)
+			if st != ReadOK || !m.ops.Equal(val, r.Value) {
+				return false
+			}
+			continue
+		}
 		_, v, st := m.Read(r.Key, txIndex)
 		switch st {
-		case ReadEstimate:
+		case ReadEstimate, ReadDelta:
 			return false
 		case ReadNotFound:
 			if r.Found {
@@ -320,7 +446,8 @@ func (m *MVMemory) LastReadSet(txIndex int) []ReadDescriptor {
 }
 
 // Snapshot returns, for every key written by some transaction, the value of
-// the highest writer. Call it only once execution is complete.
+// the highest writer (a delta, for a key whose highest write is one). Call it
+// only once execution is complete.
 func (m *MVMemory) Snapshot() map[Key]any {
 	out := make(map[Key]any)
 	for i := range m.shards {
@@ -349,7 +476,7 @@ func (m *MVMemory) FinalWrites(key Key) []VersionedValue {
 	defer c.mu.RUnlock()
 	out := make([]VersionedValue, len(c.entries))
 	for i, e := range c.entries {
-		out[i] = VersionedValue{Version: Version{e.txIndex, e.incarnation}, Value: e.value, Estimate: e.estimate}
+		out[i] = VersionedValue{Version: Version{e.txIndex, e.incarnation}, Value: e.value, Estimate: e.estimate, Delta: e.delta}
 	}
 	return out
 }
@@ -359,4 +486,5 @@ type VersionedValue struct {
 	Version  Version
 	Value    any
 	Estimate bool
+	Delta    bool
 }

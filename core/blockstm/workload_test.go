@@ -113,7 +113,7 @@ func (v *seqView) Write(k Key, x any) {
 		return
 	}
 	v.idx[k] = len(v.writes)
-	v.writes = append(v.writes, WriteEntry{k, x})
+	v.writes = append(v.writes, WriteEntry{Key: k, Value: x})
 }
 
 type seqResult struct {

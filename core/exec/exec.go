@@ -12,9 +12,11 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core"
+	"github.com/ethereum/go-ethereum/core/tracing"
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/core/vm"
 	"github.com/ethereum/go-ethereum/params"
+	"github.com/holiman/uint256"
 
 	"github.com/kestrel-l2/kestrel/core/chain"
 	"github.com/kestrel-l2/kestrel/core/state"
@@ -24,6 +26,26 @@ import (
 type Tx struct {
 	Tx     *types.Transaction
 	Sender common.Address
+	// Msg, when set, is the message to apply instead of one built from Tx
+	// (which may then be nil): Ethereum's state tests give messages, not
+	// signed transactions.
+	Msg *core.Message
+}
+
+// message is the message the transaction applies.
+func (t *Tx) message(baseFee *big.Int) *core.Message {
+	if t.Msg != nil {
+		return t.Msg
+	}
+	return Message(t.Tx, t.Sender, baseFee)
+}
+
+// gas is the transaction's gas limit.
+func (t *Tx) gas() uint64 {
+	if t.Msg != nil {
+		return t.Msg.GasLimit
+	}
+	return t.Tx.Gas()
 }
 
 // Env is the block a request executes in.
@@ -32,6 +54,14 @@ type Env struct {
 	Block  chain.BlockEnv
 	// GetHash answers BLOCKHASH; it may block until a recent hash is known.
 	GetHash vm.GetHashFunc
+	// Context, when set, is the EVM block context to use instead of the one
+	// derived from Block (state tests set every field themselves). Block's
+	// GasLimit still bounds the request's gas.
+	Context *vm.BlockContext
+	// TouchCoinbase adds zero to the coinbase after each applied transaction,
+	// as go-ethereum's state-test runner does (it matters when the coinbase
+	// is empty or self-destructed). Chains never set it.
+	TouchCoinbase bool
 }
 
 // Request is one mini-block's worth of work.
@@ -73,6 +103,9 @@ type Executor interface {
 
 // BlockContext is the EVM block context of env.
 func BlockContext(env *Env) vm.BlockContext {
+	if env.Context != nil {
+		return *env.Context
+	}
 	random := env.Block.Random
 	return vm.BlockContext{
 		CanTransfer: core.CanTransfer,
@@ -124,11 +157,12 @@ func (Sequential) Execute(ctx context.Context, r state.Reader, env *Env, req *Re
 	}
 	res := &Result{GasUsed: req.GasUsed}
 	gp := core.NewGasPool(env.Block.GasLimit - req.GasUsed)
+	touch := env.TouchCoinbase
 	for _, tx := range req.Txs {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		receipt, err := ApplyTx(evm, sdb, gp, tx, env.Block.BaseFee, res.GasUsed)
+		receipt, err := applyTx(evm, sdb, gp, tx, env.Block.BaseFee, res.GasUsed, touch)
 		if err != nil {
 			res.Rejected = append(res.Rejected, Rejection{Tx: tx, Err: err, Retry: errors.Is(err, core.ErrGasLimitReached)})
 			continue
@@ -157,10 +191,25 @@ func SystemCalls(evm *vm.EVM, sdb *state.StateDB, req *Request) error {
 	return nil
 }
 
+// txStateDB is what applying a transaction needs of a vm.StateDB beyond the
+// interface: both engines' StateDBs have it.
+type txStateDB interface {
+	vm.StateDB
+	RevertToSnapshot(int)
+	TakeLogs() []*types.Log
+}
+
 // ApplyTx executes one transaction; on error the state and gas pool are left as
 // they were.
 func ApplyTx(evm *vm.EVM, sdb *state.StateDB, gp *core.GasPool, tx Tx, baseFee *big.Int, cumulative uint64) (*chain.Receipt, error) {
-	msg := Message(tx.Tx, tx.Sender, baseFee)
+	return applyTx(evm, sdb, gp, tx, baseFee, cumulative, false)
+}
+
+// applyTx is ApplyTx on either engine's StateDB (the sequential one, or a
+// parallel task's), optionally touching the coinbase (Env.TouchCoinbase).
+// Accounts left empty are deleted from Spurious Dragon (EIP-158) on.
+func applyTx(evm *vm.EVM, sdb txStateDB, gp *core.GasPool, tx Tx, baseFee *big.Int, cumulative uint64, touchCoinbase bool) (*chain.Receipt, error) {
+	msg := tx.message(baseFee)
 	snap := sdb.Snapshot()
 	gas := gp.Snapshot()
 	evm.SetTxContext(core.NewEVMTxContext(msg))
@@ -171,7 +220,10 @@ func ApplyTx(evm *vm.EVM, sdb *state.StateDB, gp *core.GasPool, tx Tx, baseFee *
 		gp.Set(gas)
 		return nil, err
 	}
-	sdb.Finalise(true)
+	if touchCoinbase {
+		sdb.AddBalance(evm.Context.Coinbase, new(uint256.Int), tracing.BalanceChangeUnspecified)
+	}
+	sdb.Finalise(evm.ChainConfig().IsEIP158(evm.Context.BlockNumber))
 	status := types.ReceiptStatusSuccessful
 	if result.Failed() {
 		status = types.ReceiptStatusFailed

@@ -82,7 +82,7 @@ func TestRejectedTransactionChangesNothing(t *testing.T) {
 		GasFeeCap: big.NewInt(2 * params.GWei), Gas: 21000, To: &to, Value: big.NewInt(1)})
 	badNonce, _ := types.SignNewTx(acc.Key, signer, &types.DynamicFeeTx{ChainID: big.NewInt(chain.DevChainID), Nonce: 7, GasTipCap: big.NewInt(1),
 		GasFeeCap: big.NewInt(2 * params.GWei), Gas: 21000, To: &to, Value: big.NewInt(1)})
-	res, err := Sequential{}.Execute(context.Background(), s.Head(), env, &Request{Txs: []Tx{{badNonce, acc.Address}, {good, acc.Address}}})
+	res, err := Sequential{}.Execute(context.Background(), s.Head(), env, &Request{Txs: []Tx{{Tx: badNonce, Sender: acc.Address}, {Tx: good, Sender: acc.Address}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,7 +97,7 @@ func TestRejectedTransactionChangesNothing(t *testing.T) {
 		t.Fatalf("diff touches %d accounts: %+v", len(res.Diff.Accounts), res.Diff.Accounts)
 	}
 	// A transaction over the remaining block gas waits for the next block.
-	full := &Request{GasUsed: g.GasLimit - 20_000, Txs: []Tx{{good, acc.Address}}}
+	full := &Request{GasUsed: g.GasLimit - 20_000, Txs: []Tx{{Tx: good, Sender: acc.Address}}}
 	res, err = Sequential{}.Execute(context.Background(), s.Head(), env, full)
 	if err != nil || len(res.Rejected) != 1 || !res.Rejected[0].Retry {
 		t.Fatalf("block-full rejection %+v %v", res, err)

@@ -40,6 +40,7 @@ import (
 
 	"github.com/kestrel-l2/kestrel/core/chain"
 	"github.com/kestrel-l2/kestrel/core/state"
+	"github.com/kestrel-l2/kestrel/core/exec"
 	"github.com/kestrel-l2/kestrel/core/statetest"
 )
 
@@ -85,7 +86,28 @@ func statetestPreState(alloc types.GenesisAlloc) (*state.State, *chain.StateDiff
 
 func statetestRLPHash(x any) common.Hash { return statetest.RLPHash(x) }
 
-func TestStateTests(t *testing.T) {
+func TestStateTests(t *testing.T) { statetestRun(t, exec.Sequential{}) }
+
+// TestStateTestsParallel runs the fixtures through the Block-STM engine, each
+// transaction a one-transaction request that Block-STM runs (forced mode):
+// the per-transaction StateDB, the multi-version memory and the diff built
+// from the final write sets must reproduce every expected root.
+func TestStateTestsParallel(t *testing.T) {
+	p := exec.NewParallel(exec.ParallelConfig{Mode: exec.ModeParallel})
+	sum := statetestRun(t, p)
+	st := p.Stats()
+	t.Logf("parallel engine: %+v", st)
+	// Requests whose gas limit exceeds the block's fall back, by design (the
+	// gas pool could refuse them); nothing else may.
+	if st.Fallbacks != 0 {
+		t.Errorf("%d requests fell back to the sequential engine: %v", st.Fallbacks, p.LastFallbackError())
+	}
+	if st.ParallelRequests == 0 || st.ParallelRequests < uint64(sum.Total())*9/10 {
+		t.Errorf("only %d of %d entries ran in parallel mode", st.ParallelRequests, sum.Total())
+	}
+}
+
+func statetestRun(t *testing.T, x exec.Executor) *statetest.Summary {
 	start := time.Now()
 	var (
 		mu       sync.Mutex
@@ -94,7 +116,7 @@ func TestStateTests(t *testing.T) {
 	sel := statetestSelector(t)
 	sum, err := statetest.Run(context.Background(), []string{statetestArchive}, statetest.Options{
 		Forks:      statetestForks,
-		Mode:       statetest.Sequential,
+		Executor:   x,
 		SelectFile: sel.selectFile,
 		PostCheck:  statetestCheckFlat,
 	}, func(r statetest.Result) {
@@ -116,6 +138,7 @@ func TestStateTests(t *testing.T) {
 		t.Fatal("no state test entries ran")
 	}
 	statetestReport(t, failures)
+	return sum
 }
 
 // statetestCheckFlat commits the post diff to the flat state and compares it

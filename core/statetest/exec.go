@@ -1,6 +1,7 @@
 package statetest
 
 import (
+	"context"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -12,7 +13,6 @@ import (
 	"github.com/ethereum/go-ethereum/common/math"
 	"github.com/ethereum/go-ethereum/consensus/misc/eip4844"
 	"github.com/ethereum/go-ethereum/core"
-	"github.com/ethereum/go-ethereum/core/tracing"
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/core/vm"
 	"github.com/ethereum/go-ethereum/crypto"
@@ -22,6 +22,7 @@ import (
 	"github.com/holiman/uint256"
 
 	"github.com/kestrel-l2/kestrel/core/chain"
+	"github.com/kestrel-l2/kestrel/core/exec"
 	"github.com/kestrel-l2/kestrel/core/state"
 )
 
@@ -29,16 +30,13 @@ import (
 type Mode int
 
 const (
-	// Sequential applies the transaction with core.ApplyMessage over Kestrel's
-	// vm.StateDB, as the sequencer's executor does.
+	// Sequential applies the transaction with Kestrel's sequential engine
+	// (exec.Sequential), the sequencer's reference executor.
 	Sequential Mode = iota
-	// Parallel is the parallel execution engine of issue 3; it is not built yet
-	// and is rejected.
+	// Parallel applies it with the Block-STM engine (exec.Parallel), forced
+	// to run Block-STM even for this one transaction.
 	Parallel
 )
-
-// ErrParallelNotBuilt is returned for Mode Parallel.
-var ErrParallelNotBuilt = errors.New("parallel engine not built yet (issue 3)")
 
 func (m Mode) String() string {
 	switch m {
@@ -61,34 +59,15 @@ func ParseMode(s string) (Mode, error) {
 	return 0, fmt.Errorf("unknown mode %q (want sequential or parallel)", s)
 }
 
-// Executor applies one message to the state database in the block. On error
-// the state must be left as before the call.
-type Executor func(config *params.ChainConfig, blk *Block, msg *core.Message, sdb *state.StateDB) error
-
 // Executor returns the mode's engine.
-func (m Mode) Executor() (Executor, error) {
+func (m Mode) Executor() (exec.Executor, error) {
 	switch m {
 	case Sequential:
-		return applySequential, nil
+		return exec.Sequential{}, nil
 	case Parallel:
-		return nil, ErrParallelNotBuilt
+		return exec.NewParallel(exec.ParallelConfig{Mode: exec.ModeParallel}), nil
 	}
 	return nil, fmt.Errorf("unknown mode %d", int(m))
-}
-
-// applySequential is go-ethereum's runner's application: core.ApplyMessage,
-// reverted on error, then the zero-value touch of the coinbase (it matters
-// when the coinbase self-destructed or received no fee).
-func applySequential(config *params.ChainConfig, blk *Block, msg *core.Message, sdb *state.StateDB) error {
-	evm := vm.NewEVM(blk.Context, sdb, config, vm.Config{})
-	snap := sdb.Snapshot()
-	if _, err := core.ApplyMessage(evm, msg, core.NewGasPool(blk.GasLimit)); err != nil {
-		sdb.RevertToSnapshot(snap)
-		sdb.TakeLogs()
-		return err
-	}
-	sdb.AddBalance(blk.Context.Coinbase, new(uint256.Int), tracing.BalanceChangeUnspecified)
-	return nil
 }
 
 // ForkConfig returns the chain configuration of a fork (matched
@@ -355,13 +334,13 @@ type Outcome struct {
 // expected exception, the post-state root and the logs hash are compared with
 // the fixture. post, if not nil, runs extra checks after those passed. Panics
 // are returned as errors.
-func (e *Entry) Check(exec Executor, post func(*Entry, *Outcome) error) (err error) {
+func (e *Entry) Check(x exec.Executor, post func(*Entry, *Outcome) error) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("panic: %v", r)
 		}
 	}()
-	out, err := e.Execute(exec)
+	out, err := e.Execute(x)
 	if err != nil {
 		return err
 	}
@@ -389,10 +368,12 @@ func (e *Entry) Check(exec Executor, post func(*Entry, *Outcome) error) (err err
 }
 
 // Execute builds the pre-state and its tries, applies the entry's transaction
-// with exec over a state.StateDB on the flat state and computes the post-state
-// root from the diff. A transaction the runner or exec rejects is not an error
-// here: it is in Outcome.ExecErr, and the state is left unchanged.
-func (e *Entry) Execute(exec Executor) (*Outcome, error) {
+// with the executor over the flat state (as a one-transaction request in the
+// test's block, with go-ethereum's runner's zero-value touch of the coinbase)
+// and computes the post-state root from the diff. A transaction the runner or
+// the executor rejects is not an error here: it is in Outcome.ExecErr, and
+// the state is left unchanged.
+func (e *Entry) Execute(x exec.Executor) (*Outcome, error) {
 	config, _, err := ForkConfig(e.Fork)
 	if err != nil {
 		return nil, err
@@ -418,13 +399,11 @@ func (e *Entry) Execute(exec Executor) (*Outcome, error) {
 			pinned.Release()
 		}
 	}()
-	sdb := state.NewStateDB(pinned)
-	out.ExecErr = execute(exec, config, tc, p, sdb)
-	// Empty accounts are deleted from Spurious Dragon (EIP-158) on, as
-	// go-ethereum's runner commits with config.IsEIP158.
-	sdb.Finalise(config.IsEIP158(new(big.Int).SetUint64(uint64(tc.Env.Number))))
-	out.Logs = sdb.TakeLogs()
-	diff := sdb.Diff()
+	diff, logs, execErr, err := execute(x, config, tc, p, pinned)
+	if err != nil {
+		return nil, err
+	}
+	out.ExecErr, out.Logs = execErr, logs
 	if err := diff.Validate(); err != nil {
 		return nil, fmt.Errorf("post diff: %w", err)
 	}
@@ -445,26 +424,50 @@ func (e *Entry) Execute(exec Executor) (*Outcome, error) {
 }
 
 // execute builds the message, performs the runner's validity checks and
-// applies the message with exec.
-func execute(exec Executor, config *params.ChainConfig, tc *Test, post *PostEntry, sdb *state.StateDB) error {
+// applies the message with the executor. It returns the diff and logs, the
+// transaction's rejection (execErr; the diff is then empty), and err when the
+// executor failed.
+func execute(x exec.Executor, config *params.ChainConfig, tc *Test, post *PostEntry, r state.Reader) (diff *chain.StateDiff, logs []*types.Log, execErr, err error) {
 	blk := BlockEnv(config, &tc.Env)
+	msg, execErr := message(config, blk, tc, post)
+	if execErr != nil {
+		return &chain.StateDiff{}, nil, execErr, nil
+	}
+	env := &exec.Env{
+		Config:        config,
+		Block:         chain.BlockEnv{Number: uint64(tc.Env.Number), Time: blk.Context.Time, BaseFee: blk.BaseFee, GasLimit: blk.GasLimit, Coinbase: blk.Context.Coinbase},
+		Context:       &blk.Context,
+		TouchCoinbase: true,
+	}
+	res, err := x.Execute(context.Background(), r, env, &exec.Request{Txs: []exec.Tx{{Msg: msg}}})
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("executor: %w", err)
+	}
+	if len(res.Rejected) > 0 {
+		return res.Diff, nil, res.Rejected[0].Err, nil
+	}
+	return res.Diff, res.Receipts[0].Logs, nil, nil
+}
+
+// message builds the entry's message with the runner's validity checks.
+func message(config *params.ChainConfig, blk *Block, tc *Test, post *PostEntry) (*core.Message, error) {
 	msg, err := Message(&tc.Tx, post, blk.BaseFee)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if config.IsCancun(new(big.Int), blk.Context.Time) && len(msg.BlobHashes) > eip4844.MaxBlobsPerBlock(config, blk.Context.Time) {
-		return errors.New("blob gas exceeds maximum")
+		return nil, errors.New("blob gas exceeds maximum")
 	}
 	if len(post.TxBytes) != 0 {
 		var tx types.Transaction
 		if err := tx.UnmarshalBinary(post.TxBytes); err != nil {
-			return err
+			return nil, err
 		}
 		if _, err := types.Sender(types.LatestSigner(config), &tx); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	return exec(config, blk, msg, sdb)
+	return msg, nil
 }
 
 // Explain describes how pre + d differs from the expected post state, for

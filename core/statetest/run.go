@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+
+	"github.com/kestrel-l2/kestrel/core/exec"
 )
 
 // Options configure Run.
@@ -14,6 +16,9 @@ type Options struct {
 	Forks []string
 	// Mode selects the execution engine.
 	Mode Mode
+	// Executor, when set, is used instead of Mode's engine (tests use it to
+	// read an engine's counters).
+	Executor exec.Executor
 	// Workers is the number of goroutines; GOMAXPROCS when <= 0.
 	Workers int
 	// SelectFile, if not nil, picks the fixture files to run by name (called
@@ -120,13 +125,16 @@ func SortForks(forks []string) {
 // Run runs the state tests under paths (JSON files, directories searched
 // recursively for *.json, .tar.gz archives) and calls report, serially, with
 // every result. It returns an error, before running anything, for an unknown
-// fork or mode, the parallel mode, or a missing or unreadable path, and
+// fork or mode, or a missing or unreadable path, and
 // otherwise only when ctx is cancelled; failures and malformed fixtures are
 // results.
 func Run(ctx context.Context, paths []string, opts Options, report func(Result)) (*Summary, error) {
-	exec, err := opts.Mode.Executor()
-	if err != nil {
-		return nil, err
+	x := opts.Executor
+	var err error
+	if x == nil {
+		if x, err = opts.Mode.Executor(); err != nil {
+			return nil, err
+		}
 	}
 	sum := &Summary{Forks: make(map[string]*ForkSummary)}
 	forks := make([]string, 0, len(opts.Forks))
@@ -181,7 +189,7 @@ func Run(ctx context.Context, paths []string, opts Options, report func(Result))
 				return
 			}
 			e := &Entry{File: g.File, Name: g.Name, Fork: g.Fork, Index: i, Test: g.Test, Post: p}
-			err := e.Check(exec, opts.PostCheck)
+			err := e.Check(x, opts.PostCheck)
 			record(Result{File: g.File, Name: g.Name, Fork: g.Fork, Index: i, Indexes: p.Indexes, Passed: err == nil, Err: err})
 		}
 	})
