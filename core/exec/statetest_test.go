@@ -39,8 +39,8 @@ import (
 	"github.com/ethereum/go-ethereum/params"
 
 	"github.com/kestrel-l2/kestrel/core/chain"
-	"github.com/kestrel-l2/kestrel/core/state"
 	"github.com/kestrel-l2/kestrel/core/exec"
+	"github.com/kestrel-l2/kestrel/core/state"
 	"github.com/kestrel-l2/kestrel/core/statetest"
 )
 
