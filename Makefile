@@ -41,6 +41,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzHandleBody$$' -fuzztime $(FUZZTIME) ./rpc/
 	$(GO) test -run '^$$' -fuzz '^FuzzMiniBlock' -fuzztime $(FUZZTIME) ./core/chain/
 	$(GO) test -run '^$$' -fuzz '^FuzzStateDiff' -fuzztime $(FUZZTIME) ./core/chain/
+	$(GO) test -run '^$$' -fuzz '^FuzzParallelBlocks$$' -fuzztime $(FUZZTIME) ./core/exec/
 	$(GO) test -run '^$$' -fuzz '^FuzzScheduler$$' -fuzztime $(FUZZTIME) ./core/blockstm/
 
 # devnet builds and runs a throwaway dev chain on 127.0.0.1:8545.

@@ -2,14 +2,18 @@
 //
 // A Workload is a deterministic list of pre-signed raw transactions (derived
 // from a seed) together with the pre-state they need. The same raw bytes are
-// fed to two consumers:
+// fed to three consumers:
 //
 //   - the go-ethereum baseline (baseline.go): one goroutine decoding, recovering
 //     senders and applying the transactions with core.ApplyTransactionWithEVM on a
 //     state.StateDB over an in-memory database, in block-sized groups;
 //   - Kestrel end to end (e2e.go): a real sequencer (in-process with its own
 //     genesis, or an external node) fed through its JSON-RPC HTTP endpoint, timed
-//     until every transaction is in a durable mini-block.
+//     until every transaction is in a durable mini-block;
+//   - the execution-engine benchmark (engine.go, `kestrel bench engine`):
+//     go-ethereum's sequential processing, Kestrel's sequential executor and
+//     Kestrel's parallel executor on the same decoded transactions with their
+//     senders already recovered, execution alone timed.
 package bench
 
 import (
@@ -19,6 +23,7 @@ import (
 	"fmt"
 	"math/big"
 	"runtime"
+	"slices"
 	"sync"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -41,10 +46,58 @@ const (
 	// KindERC20 is ERC-20 transfer(to, amount) calls from many token holders to
 	// many fresh recipients.
 	KindERC20 Kind = "erc20"
+	// KindHotSwap is swaps on one constant-product pool (contracts/src/Pool.sol)
+	// from many swappers: every transaction reads and writes the same reserves
+	// and pool balances, so none of them commute.
+	KindHotSwap Kind = "hotswap"
+	// KindMix interleaves 70% ERC-20 transfers, 20% ETH transfers and 10% hot
+	// pool swaps with a fixed pattern (see MixKind).
+	KindMix Kind = "mix"
 )
 
-// Kinds lists every workload in report order.
+// Kinds lists the end-to-end benchmark's workloads (`kestrel bench`) in report
+// order.
 var Kinds = []Kind{KindETH, KindERC20}
+
+// EngineKinds lists the engine benchmark's workloads (`kestrel bench engine`)
+// in report order.
+var EngineKinds = []Kind{KindETH, KindERC20, KindHotSwap, KindMix}
+
+// EngineName is the workload's name in the engine benchmark, where ETH
+// transfers are called "transfers" (the issue's name).
+func EngineName(k Kind) string {
+	if k == KindETH {
+		return "transfers"
+	}
+	return string(k)
+}
+
+// ParseEngineKinds turns "transfers" (or "eth"), "erc20", "hotswap", "mix" or
+// "all" into workloads.
+func ParseEngineKinds(s string) ([]Kind, error) {
+	switch s {
+	case "all":
+		return EngineKinds, nil
+	case "transfers", string(KindETH):
+		return []Kind{KindETH}, nil
+	case string(KindERC20), string(KindHotSwap), string(KindMix):
+		return []Kind{Kind(s)}, nil
+	}
+	return nil, fmt.Errorf("unknown workload %q (want transfers, erc20, hotswap, mix or all)", s)
+}
+
+// mixPattern is KindMix's kinds of ten consecutive transactions: 7 ERC-20, 2 ETH,
+// 1 swap, spread so that neighbours differ.
+var mixPattern = [10]Kind{KindERC20, KindERC20, KindETH, KindERC20, KindERC20, KindETH, KindERC20, KindERC20, KindERC20, KindHotSwap}
+
+// MixKind is the kind of transaction i of a workload of kind k: k itself, or for
+// KindMix the kind its fixed pattern gives.
+func MixKind(k Kind, i int) Kind {
+	if k == KindMix {
+		return mixPattern[i%len(mixPattern)]
+	}
+	return k
+}
 
 // ParseKinds turns "eth", "erc20" or "all" into workloads.
 func ParseKinds(s string) ([]Kind, error) {
@@ -71,12 +124,23 @@ var (
 	SenderTokens = new(big.Int).Mul(big.NewInt(1_000_000), big.NewInt(params.Ether))
 	// TokenAddress is where the in-process bench genesis places the ERC-20.
 	TokenAddress = common.HexToAddress("0x00000000000000000000000000000000000e2020")
+	// Token0Address and Token1Address are the hot pool's two ERC-20 tokens, and
+	// PoolAddress the pool (contracts/src/Pool.sol), all in the genesis alloc.
+	Token0Address = common.HexToAddress("0x00000000000000000000000000000000000e2000")
+	Token1Address = common.HexToAddress("0x00000000000000000000000000000000000e2001")
+	PoolAddress   = common.HexToAddress("0x0000000000000000000000000000000000000a33")
+	// PoolLiquidity is each of the pool's two reserves at the start: large
+	// against SwapAmountIn, so the price moves little over a run.
+	PoolLiquidity = new(big.Int).Mul(big.NewInt(1_000_000_000), big.NewInt(params.Ether))
+	// SwapAmountIn is the smallest swap input; swap i adds (i mod 1000) * 1e15.
+	SwapAmountIn = big.NewInt(params.Ether)
 )
 
 // Gas limits per transaction.
 const (
 	ETHTransferGas   = params.TxGas
 	ERC20TransferGas = 80_000
+	PoolSwapGas      = 150_000
 )
 
 // WorkloadConfig selects a workload. Equal configs give byte-identical
@@ -108,12 +172,20 @@ type Sender struct {
 
 // RawTx is one pre-signed transaction.
 type RawTx struct {
-	Raw    []byte
+	Raw []byte
+	// Kind is what the transaction does (for KindMix workloads, one of the
+	// mixed kinds).
+	Kind   Kind
 	Hash   common.Hash
 	Sender int // index into Workload.Senders
 	Nonce  uint64
-	To     int // index into Workload.Recipients
+	To     int // index into Workload.Recipients (-1 for swaps)
+	// Amount is the value sent (wei or token units), or a swap's input.
 	Amount *big.Int
+	// ZeroForOne and MinOut are a swap's direction and minimum output: the
+	// exact output when every transaction before it ran in order.
+	ZeroForOne bool
+	MinOut     *big.Int
 }
 
 // Workload is a generated workload.
@@ -122,6 +194,8 @@ type Workload struct {
 	Senders    []Sender
 	Recipients []common.Address
 	Token      common.Address
+	// Token0, Token1 and Pool are the hot pool's contracts (hotswap and mix).
+	Token0, Token1, Pool common.Address
 	// Txs holds Config.Txs throughput transactions followed by Config.Extra more, in
 	// sending order: transaction i comes from sender i mod Senders, so every round
 	// of Senders transactions raises each sender's nonce by one.
@@ -158,7 +232,7 @@ func RecipientAddress(seed uint64, j int) common.Address {
 
 func (c *WorkloadConfig) check() error {
 	switch {
-	case c.Kind != KindETH && c.Kind != KindERC20:
+	case !slices.Contains(EngineKinds, c.Kind):
 		return fmt.Errorf("unknown workload %q", c.Kind)
 	case c.Txs < 1 || c.Extra < 0:
 		return errors.New("transaction count must be positive")
@@ -182,7 +256,7 @@ func Generate(cfg WorkloadConfig) (*Workload, error) {
 	if err := cfg.check(); err != nil {
 		return nil, err
 	}
-	w := &Workload{Config: cfg, Token: cfg.Token}
+	w := &Workload{Config: cfg, Token: cfg.Token, Token0: Token0Address, Token1: Token1Address, Pool: PoolAddress}
 	if w.Token == (common.Address{}) {
 		w.Token = TokenAddress
 	}
@@ -200,6 +274,27 @@ func Generate(cfg WorkloadConfig) (*Workload, error) {
 	}
 	total := cfg.Txs + cfg.Extra
 	w.Txs = make([]RawTx, total)
+	// Swaps first, in order and on one goroutine: each one's minimum output is
+	// the exact output at the reserves all earlier swaps leave.
+	r0, r1 := new(big.Int).Set(PoolLiquidity), new(big.Int).Set(PoolLiquidity)
+	swaps := 0
+	for i := range w.Txs {
+		if MixKind(cfg.Kind, i) != KindHotSwap {
+			continue
+		}
+		t := &w.Txs[i]
+		t.ZeroForOne = swaps%2 == 0
+		t.Amount = new(big.Int).Mul(big.NewInt(int64(i%1000)), big.NewInt(1e15))
+		t.Amount.Add(t.Amount, SwapAmountIn)
+		rIn, rOut := r0, r1
+		if !t.ZeroForOne {
+			rIn, rOut = r1, r0
+		}
+		t.MinOut = contracts.PoolAmountOut(t.Amount, rIn, rOut)
+		rIn.Add(rIn, t.Amount)
+		rOut.Sub(rOut, t.MinOut)
+		swaps++
+	}
 	signer := types.LatestSignerForChainID(new(big.Int).SetUint64(cfg.ChainID))
 	chainID := new(big.Int).SetUint64(cfg.ChainID)
 	var (
@@ -210,10 +305,10 @@ func Generate(cfg WorkloadConfig) (*Workload, error) {
 		s := i % cfg.Senders
 		round := i / cfg.Senders
 		to := (i + round) % cfg.Recipients
-		t := RawTx{Sender: s, Nonce: w.Senders[s].StartNonce + uint64(round), To: to,
+		t := RawTx{Kind: MixKind(cfg.Kind, i), Sender: s, Nonce: w.Senders[s].StartNonce + uint64(round), To: to,
 			Amount: new(big.Int).SetUint64(1_000_000_000_000 + uint64(i%1000))}
 		inner := &types.DynamicFeeTx{ChainID: chainID, Nonce: t.Nonce, GasTipCap: GasTipCap, GasFeeCap: GasFeeCap}
-		switch cfg.Kind {
+		switch t.Kind {
 		case KindETH:
 			inner.Gas = ETHTransferGas
 			inner.To = &w.Recipients[to]
@@ -222,6 +317,11 @@ func Generate(cfg WorkloadConfig) (*Workload, error) {
 			inner.Gas = ERC20TransferGas
 			inner.To = &w.Token
 			inner.Data = contracts.ERC20TransferData(w.Recipients[to], t.Amount)
+		case KindHotSwap:
+			t.To, t.Amount, t.ZeroForOne, t.MinOut = -1, w.Txs[i].Amount, w.Txs[i].ZeroForOne, w.Txs[i].MinOut
+			inner.Gas = PoolSwapGas
+			inner.To = &w.Pool
+			inner.Data = contracts.PoolSwapData(t.ZeroForOne, t.Amount, t.MinOut)
 		}
 		tx, err := types.SignNewTx(w.Senders[s].Key, signer, inner)
 		if err == nil {
@@ -275,10 +375,13 @@ func parallel(n int, fn func(i int)) {
 }
 
 // Received sums what each recipient gets from txs (wei for eth, token units for
-// erc20), keyed by recipient index.
+// erc20), keyed by recipient index; it is empty for hotswap and mix workloads.
 func (w *Workload) Received(txs []RawTx) map[int]*big.Int {
 	out := make(map[int]*big.Int)
 	for _, t := range txs {
+		if t.Kind != w.Config.Kind {
+			continue
+		}
 		v := out[t.To]
 		if v == nil {
 			v = new(big.Int)
@@ -305,6 +408,7 @@ const (
 	tokenSlotSymbol      = 1
 	tokenSlotTotalSupply = 2
 	tokenSlotBalances    = 3
+	tokenSlotAllowances  = 4
 )
 
 func slotHash(n uint64) common.Hash { return common.BigToHash(new(big.Int).SetUint64(n)) }
@@ -312,6 +416,12 @@ func slotHash(n uint64) common.Hash { return common.BigToHash(new(big.Int).SetUi
 // TokenBalanceSlot is the storage slot of balanceOf[addr].
 func TokenBalanceSlot(addr common.Address) common.Hash {
 	return crypto.Keccak256Hash(common.LeftPadBytes(addr[:], 32), slotHash(tokenSlotBalances).Bytes())
+}
+
+// TokenAllowanceSlot is the storage slot of allowance[owner][spender].
+func TokenAllowanceSlot(owner, spender common.Address) common.Hash {
+	inner := crypto.Keccak256(common.LeftPadBytes(owner[:], 32), slotHash(tokenSlotAllowances).Bytes())
+	return crypto.Keccak256Hash(common.LeftPadBytes(spender[:], 32), inner)
 }
 
 // shortString is the storage word of a Solidity string shorter than 32 bytes.
@@ -322,26 +432,55 @@ func shortString(s string) common.Hash {
 	return h
 }
 
-// Alloc is the pre-state the workload needs: every sender funded (and holding
-// tokens when the workload is erc20, with the token deployed by its runtime code
-// and storage).
+// Alloc is the pre-state the workload needs: every sender funded; for erc20
+// (and mix) the token deployed by its runtime code and storage, every sender
+// holding SenderTokens; for hotswap (and mix) the pool and its two tokens, the
+// pool holding PoolLiquidity of each (its reserves), every sender holding
+// SenderTokens of both and having approved the pool for the maximum.
 func (w *Workload) Alloc() map[common.Address]chain.Account {
-	alloc := make(map[common.Address]chain.Account, len(w.Senders)+1)
+	alloc := make(map[common.Address]chain.Account, len(w.Senders)+4)
 	for _, s := range w.Senders {
 		alloc[s.Addr] = chain.Account{Balance: new(big.Int).Set(SenderBalance), Nonce: s.StartNonce}
 	}
-	if w.Config.Kind == KindERC20 {
-		storage := map[common.Hash]common.Hash{
-			slotHash(tokenSlotName):        shortString("Kestrel Bench Token"),
-			slotHash(tokenSlotSymbol):      shortString("KBT"),
-			slotHash(tokenSlotTotalSupply): common.BigToHash(new(big.Int).Mul(SenderTokens, big.NewInt(int64(len(w.Senders))))),
-		}
-		for _, s := range w.Senders {
-			storage[TokenBalanceSlot(s.Addr)] = common.BigToHash(SenderTokens)
-		}
-		alloc[w.Token] = chain.Account{Balance: new(big.Int), Nonce: 1, Code: contracts.ERC20().DeployedBytecode, Storage: storage}
+	kind := w.Config.Kind
+	if kind == KindERC20 || kind == KindMix {
+		alloc[w.Token] = w.tokenAccount("Kestrel Bench Token", "KBT", nil)
+	}
+	if kind == KindHotSwap || kind == KindMix {
+		alloc[w.Token0] = w.tokenAccount("Kestrel Pool Token 0", "KP0", &w.Pool)
+		alloc[w.Token1] = w.tokenAccount("Kestrel Pool Token 1", "KP1", &w.Pool)
+		alloc[w.Pool] = chain.Account{Balance: new(big.Int), Nonce: 1, Code: contracts.Pool().DeployedBytecode, Storage: map[common.Hash]common.Hash{
+			slotHash(contracts.PoolSlotToken0):   common.BytesToHash(w.Token0[:]),
+			slotHash(contracts.PoolSlotToken1):   common.BytesToHash(w.Token1[:]),
+			slotHash(contracts.PoolSlotReserve0): common.BigToHash(PoolLiquidity),
+			slotHash(contracts.PoolSlotReserve1): common.BigToHash(PoolLiquidity),
+		}}
 	}
 	return alloc
+}
+
+// tokenAccount is an ERC-20 (contracts/src/ERC20.sol) in which every sender
+// holds SenderTokens; with a pool, the pool also holds PoolLiquidity and every
+// sender has approved it for the maximum.
+func (w *Workload) tokenAccount(name, symbol string, pool *common.Address) chain.Account {
+	supply := new(big.Int).Mul(SenderTokens, big.NewInt(int64(len(w.Senders))))
+	storage := map[common.Hash]common.Hash{
+		slotHash(tokenSlotName):   shortString(name),
+		slotHash(tokenSlotSymbol): shortString(symbol),
+	}
+	maxAllowance := common.MaxHash
+	for _, s := range w.Senders {
+		storage[TokenBalanceSlot(s.Addr)] = common.BigToHash(SenderTokens)
+		if pool != nil {
+			storage[TokenAllowanceSlot(s.Addr, *pool)] = maxAllowance
+		}
+	}
+	if pool != nil {
+		storage[TokenBalanceSlot(*pool)] = common.BigToHash(PoolLiquidity)
+		supply.Add(supply, PoolLiquidity)
+	}
+	storage[slotHash(tokenSlotTotalSupply)] = common.BigToHash(supply)
+	return chain.Account{Balance: new(big.Int), Nonce: 1, Code: contracts.ERC20().DeployedBytecode, Storage: storage}
 }
 
 // Genesis is the dev genesis (dev accounts and system contracts included) plus

@@ -92,7 +92,7 @@ func listJSON(t *testing.T, dir string) []string {
 // the ABIs expose what the helpers rely on.
 func TestEmbeddedArtifacts(t *testing.T) {
 	names := Names()
-	if !slices.Equal(names, []string{"ERC20", "Reverter"}) {
+	if !slices.Equal(names, []string{"ERC20", "Pool", "Reverter"}) {
 		t.Fatalf("unexpected embedded contracts %v", names)
 	}
 	for _, n := range names {
@@ -118,6 +118,15 @@ func TestEmbeddedArtifacts(t *testing.T) {
 	}
 	if erc20.ABI.Events["Transfer"].ID != ERC20TransferTopic || erc20.ABI.Events["Approval"].ID != ERC20ApprovalTopic {
 		t.Error("ERC20 event topics mismatch")
+	}
+	pool := Pool()
+	for _, m := range []string{"swap", "getReserves", "sync", "token0", "token1", "reserve0", "reserve1"} {
+		if _, ok := pool.ABI.Methods[m]; !ok {
+			t.Errorf("Pool ABI lacks method %s", m)
+		}
+	}
+	if pool.ABI.Events["Swap"].ID != PoolSwapTopic || pool.ABI.Events["Sync"].ID != PoolSyncTopic {
+		t.Error("Pool event topics mismatch")
 	}
 	rev := Reverter()
 	if rev.ABI.Events["ValueStored"].ID != ReverterValueStoredTopic {

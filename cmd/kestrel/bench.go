@@ -49,9 +49,77 @@ func benchCommand() *cli.Command {
 			"then sent to a fresh in-process sequencer (or --bench.rpc-url) over JSON-RPC and timed until all\n" +
 			"are in durable mini-blocks; then eth_sendRawTransactionSync is offered open loop at --bench.rate\n" +
 			"for --bench.duration. Medians over --bench.runs are reported.",
-		Flags:  append(benchFlags(), gcFlags()...),
-		Action: runBench,
+		Flags:       append(benchFlags(), gcFlags()...),
+		Action:      runBench,
+		Subcommands: []*cli.Command{engineCommand()},
 	}
+}
+
+func engineFlags() []cli.Flag {
+	return withEnv([]cli.Flag{
+		&cli.StringFlag{Name: "workload", Value: "all", Usage: "transfers (ETH), erc20 (ERC-20 transfers), hotswap (swaps on one AMM pool), mix (70% erc20, 20% transfers, 10% hotswap) or all", Category: "WORKLOAD"},
+		&cli.IntFlag{Name: "txs", Value: bench.DefaultEngineTxs, Usage: "transactions per workload", Category: "WORKLOAD"},
+		&cli.IntFlag{Name: "block-txs", Value: bench.DefaultEngineBlockTxs, Usage: "transactions per block (and senders: one transaction per sender and block)", Category: "WORKLOAD"},
+		&cli.IntFlag{Name: "runs", Value: bench.DefaultEngineRuns, Usage: "runs of every engine, each from a fresh pre-state; medians are reported", Category: "RUN"},
+		&cli.IntFlag{Name: "workers", Value: 0, Usage: "parallel engine workers (0: GOMAXPROCS, all cores); the GOMAXPROCS 1 and 2 runs use as many workers as GOMAXPROCS", Category: "RUN"},
+		&cli.Uint64Flag{Name: "seed", Value: 1, Usage: "seed of every key, address and transaction", Category: "WORKLOAD"},
+		&cli.StringFlag{Name: "json", Usage: "also write every figure and the machine's facts to this JSON file", Category: "OUTPUT"},
+		&cli.StringFlag{Name: "cpuprofile", Usage: "after the timed runs, run each engine once more per workload with a CPU profile written to FILE-WORKLOAD-ENGINE", Category: "OUTPUT"},
+	})
+}
+
+func engineCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "engine",
+		Usage: "measure the execution engines alone: go-ethereum, Kestrel sequential and Kestrel parallel on the same blocks",
+		Description: "For each workload, blocks of --block-txs pre-signed transactions (senders already recovered) are\n" +
+			"executed by (a) go-ethereum's StateDB + core.ApplyTransactionWithEVM (one EVM per block), (b) Kestrel's\n" +
+			"sequential executor and (c) Kestrel's parallel executor, then (c) again without access-list inference\n" +
+			"and at GOMAXPROCS 1 and 2. Only execution is timed, each run from a fresh pre-state. Every transaction\n" +
+			"must succeed, (a) and (b) must agree on receipts and state root, and (c) must give results\n" +
+			"byte-identical to (b). Medians over --runs are printed, then one line per workload:\n" +
+			"\"engine WORKLOAD: kestrel X tx/s, geth Y tx/s, ratio Z\" (X: (c), Y: (a), Z = X/Y).",
+		Flags:  append(engineFlags(), gcFlags()...),
+		Action: runEngineBench,
+	}
+}
+
+func runEngineBench(c *cli.Context) error {
+	if c.Args().Len() > 0 {
+		return fmt.Errorf("unexpected arguments: %s", strings.Join(c.Args().Slice(), " "))
+	}
+	if err := applyGC(c); err != nil {
+		return err
+	}
+	kinds, err := bench.ParseEngineKinds(c.String("workload"))
+	if err != nil {
+		return fmt.Errorf("--workload: %w", err)
+	}
+	opts := bench.EngineOptions{
+		Kinds: kinds, Txs: c.Int("txs"), BlockTxs: c.Int("block-txs"), Runs: c.Int("runs"), Workers: c.Int("workers"),
+		Seed: c.Uint64("seed"), CPUProfile: c.String("cpuprofile"), Progress: c.App.ErrWriter,
+	}
+	switch {
+	case opts.Txs < 1 || opts.BlockTxs < 1 || opts.Runs < 1:
+		return fmt.Errorf("--txs, --block-txs and --runs must be positive")
+	case opts.Workers < 0:
+		return fmt.Errorf("--workers must not be negative")
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	rep, err := bench.RunEngine(ctx, opts)
+	if err != nil {
+		return err
+	}
+	if path := c.String("json"); path != "" {
+		if err := rep.WriteJSON(path); err != nil {
+			return fmt.Errorf("--json: %w", err)
+		}
+		fmt.Fprintf(c.App.ErrWriter, "JSON report written to %s\n", path)
+	}
+	fmt.Fprintln(c.App.Writer)
+	rep.WriteTable(c.App.Writer)
+	return nil
 }
 
 func runBench(c *cli.Context) error {

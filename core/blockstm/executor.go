@@ -109,7 +109,7 @@ func (v *TxView) ReadVersion(key Key) (value any, version Version, found bool, e
 		v.blockedBy = ver.TxIndex
 		return nil, Version{}, false, ErrDependency{BlockedBy: ver.TxIndex}
 	case ReadOK:
-		v.reads = append(v.reads, ReadDescriptor{Key: key, Found: true, Version: ver})
+		v.reads = append(v.reads, ReadDescriptor{Key: key, Found: true, Version: ver, Value: val})
 	default:
 		v.reads = append(v.reads, ReadDescriptor{Key: key})
 	}

@@ -365,10 +365,6 @@ func (s *txState) collect(view *blockstm.TxView) {
 	for _, a := range s.order {
 		addr := a.addr
 		if !a.existRead {
-			if !a.pendAdd.IsZero() {
-				view.Write(accountKey(kindExist, addr), true)
-				view.WriteDelta(accountKey(kindBalance, addr), a.pendAdd)
-			}
 			continue
 		}
 		o := a.obj

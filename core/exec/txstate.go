@@ -95,13 +95,29 @@ func foldBalance(baseVal, delta any) any {
 	return out
 }
 
+// equalValues compares two values of the same location.
 func equalValues(a, b any) bool {
 	switch x := a.(type) {
+	case codeValue:
+		y, ok := b.(codeValue)
+		return ok && x.hash == y.hash
 	case uint256.Int:
 		y, ok := b.(uint256.Int)
 		return ok && x == y
+	case common.Hash:
+		y, ok := b.(common.Hash)
+		return ok && x == y
+	case uint64:
+		y, ok := b.(uint64)
+		return ok && x == y
+	case bool:
+		y, ok := b.(bool)
+		return ok && x == y
+	case struct{}:
+		_, ok := b.(struct{})
+		return ok
 	}
-	return a == b
+	return false
 }
 
 // slotState is one storage slot of an account object: its value at the start
@@ -149,16 +165,18 @@ type account struct {
 	// obj is the account now: nil when it does not exist (or existence was
 	// not read yet, see existRead).
 	obj *object
-	// Blind additions to the balance, made without reading it (the fee
-	// recipient and payees): they are written as a delta unless the balance
-	// is read later in the task.
-	pendAdd      uint256.Int
-	pendN        int  // blind additions in the current transaction (revertible)
-	blindDone    bool // blind additions of an earlier, finalised transaction of the task
-	blindCreated bool // obj was created to hold blind additions to a missing account
+	// Blind additions to the balance of an existing account, made without
+	// reading the balance (the fee recipient and payees): they are written as
+	// a delta unless the balance is read later in the task.
+	pendAdd uint256.Int
 	// destroyedHere: a Finalise of this task deleted the account.
 	destroyedHere bool
 	dirty         int // journal entries dirtying the account in the current transaction
+
+	// The account as the pre-request state has it, read once.
+	baseRead bool
+	baseOK   bool
+	base     state.Account
 }
 
 type jkind uint8
@@ -248,12 +266,53 @@ func (s *txState) read(k blockstm.Key) (any, blockstm.Version, bool) {
 	return v, ver, found
 }
 
-// readValue is a location's value at the task's start.
-func (s *txState) readValue(k blockstm.Key) any {
-	if v, _, found := s.read(k); found {
-		return v
+// baseAccount is the account in the pre-request state.
+func (s *txState) baseAccount(a *account) (*state.Account, bool) {
+	if !a.baseRead {
+		a.base, a.baseOK = s.base.r.Account(a.addr)
+		a.baseRead = true
+		if !a.baseOK {
+			a.base.CodeHash = types.EmptyCodeHash
+		}
 	}
-	return s.base.value(k)
+	return &a.base, a.baseOK
+}
+
+// The task-start values of an account's fields: the multi-version memory's,
+// or the pre-request state's.
+func (s *txState) readExist(a *account) bool {
+	if v, _, found := s.read(accountKey(kindExist, a.addr)); found {
+		return v.(bool)
+	}
+	_, ok := s.baseAccount(a)
+	return ok
+}
+
+func (s *txState) readNonce(a *account) uint64 {
+	if v, _, found := s.read(accountKey(kindNonce, a.addr)); found {
+		return v.(uint64)
+	}
+	b, _ := s.baseAccount(a)
+	return b.Nonce
+}
+
+func (s *txState) readBalance(a *account) uint256.Int {
+	if v, _, found := s.read(accountKey(kindBalance, a.addr)); found {
+		return v.(uint256.Int)
+	}
+	b, _ := s.baseAccount(a)
+	return b.Balance
+}
+
+func (s *txState) readCode(a *account) codeValue {
+	if v, _, found := s.read(accountKey(kindCode, a.addr)); found {
+		return v.(codeValue)
+	}
+	b, _ := s.baseAccount(a)
+	if b.CodeHash == types.EmptyCodeHash {
+		return emptyCode
+	}
+	return codeValue{hash: b.CodeHash, code: s.base.r.Code(b.CodeHash)}
 }
 
 func (s *txState) append(e jentry) {
@@ -280,17 +339,9 @@ func (s *txState) loadExist(a *account) {
 		return
 	}
 	a.existRead = true
-	a.existed = s.readValue(accountKey(kindExist, a.addr)).(bool)
+	a.existed = s.readExist(a)
 	if a.existed {
 		a.obj = &object{}
-		return
-	}
-	if a.pendN > 0 || a.blindDone {
-		// Blind additions to a missing account created it, as the sequential
-		// engine's AddBalance would have.
-		a.obj = s.freshObject(a)
-		a.obj.bal = a.pendAdd
-		a.blindCreated = true
 	}
 }
 
@@ -343,7 +394,7 @@ func (s *txState) loadFields(a *account, o *object) {
 func (s *txState) nonce(a *account, o *object) uint64 {
 	if !o.nonceKnown {
 		if !a.nonce0Read {
-			a.nonce0 = s.readValue(accountKey(kindNonce, a.addr)).(uint64)
+			a.nonce0 = s.readNonce(a)
 			a.nonce0Read = true
 		}
 		o.nonce, o.nonceKnown = a.nonce0, true
@@ -354,7 +405,7 @@ func (s *txState) nonce(a *account, o *object) uint64 {
 func (s *txState) balance(a *account, o *object) *uint256.Int {
 	if !o.balKnown {
 		if !a.bal0Read {
-			a.bal0 = s.readValue(accountKey(kindBalance, a.addr)).(uint256.Int)
+			a.bal0 = s.readBalance(a)
 			a.bal0Read = true
 		}
 		o.bal.Add(&a.bal0, &a.pendAdd)
@@ -365,7 +416,7 @@ func (s *txState) balance(a *account, o *object) *uint256.Int {
 
 func (s *txState) codeHash(a *account, o *object) common.Hash {
 	if !o.codeKnown {
-		cv := s.readValue(accountKey(kindCode, a.addr)).(codeValue)
+		cv := s.readCode(a)
 		a.code0, a.code0Read = cv.hash, true
 		o.codeHash, o.code, o.codeKnown = cv.hash, cv.code, true
 	}
@@ -428,7 +479,14 @@ func (o *object) empty() bool {
 	return o.nonce == 0 && o.bal.IsZero() && o.codeHash == types.EmptyCodeHash
 }
 
+// isEmpty is the EIP-161 emptiness of a live account. A balance with blind
+// additions is not empty without reading it (the sum cannot wrap to zero: the
+// additions come out of other balances, and all the ether there is stays far
+// below 2^256).
 func (s *txState) isEmpty(a *account, o *object) bool {
+	if !o.balKnown && !a.pendAdd.IsZero() {
+		return false
+	}
 	s.loadFields(a, o)
 	return o.empty()
 }
@@ -458,16 +516,16 @@ func (s *txState) SubBalance(addr common.Address, amount *uint256.Int, _ tracing
 	return prev
 }
 
-// AddBalance implements vm.StateDB. An addition to a balance the task has not
-// read is blind: kept as a pending delta, so that payees and the fee
-// recipient do not serialize the block. Its return value (the previous
-// balance) is not used by the interpreter.
+// AddBalance implements vm.StateDB. An addition to the balance of an existing
+// account that the task has not read is blind: kept as a pending delta, so
+// that payees and the fee recipient do not serialize the block. Its return
+// value (the previous balance) is not used by the interpreter.
 func (s *txState) AddBalance(addr common.Address, amount *uint256.Int, _ tracing.BalanceChangeReason) uint256.Int {
 	a := s.acct(addr)
-	if !amount.IsZero() && (a.obj == nil || !a.obj.balKnown) && !(a.existRead && a.obj == nil) {
+	s.loadExist(a)
+	if o := a.obj; o != nil && !o.balKnown && !amount.IsZero() {
 		s.append(jentry{kind: jBlindAdd, acct: a, prevU256: *amount})
 		a.pendAdd.Add(&a.pendAdd, amount)
-		a.pendN++
 		return uint256.Int{}
 	}
 	a, o := s.getOrNewObject(addr)
@@ -669,13 +727,9 @@ func (s *txState) HasSelfDestructed(addr common.Address) bool {
 	return o != nil && o.selfDestructed
 }
 
-// Exist implements vm.StateDB. Blind additions made the account exist
-// whatever it was before, so no read is needed then.
+// Exist implements vm.StateDB.
 func (s *txState) Exist(addr common.Address) bool {
 	a := s.acct(addr)
-	if !a.existRead && (a.pendN > 0 || a.blindDone) {
-		return true
-	}
 	s.loadExist(a)
 	return a.obj != nil
 }
@@ -777,13 +831,11 @@ func (s *txState) RevertToSnapshot(id int) {
 		case jBalance:
 			a.obj.bal = e.prevU256
 		case jBlindAdd:
+			// The addition was made before the balance was read (if it was
+			// since, the read balance includes it).
 			a.pendAdd.Sub(&a.pendAdd, &e.prevU256)
-			a.pendN--
 			if o := a.obj; o != nil && o.balKnown {
 				o.bal.Sub(&o.bal, &e.prevU256)
-			}
-			if a.pendN == 0 && !a.blindDone && a.blindCreated {
-				a.obj, a.blindCreated = nil, false
 			}
 		case jNonce:
 			a.obj.nonce = e.prevU64
@@ -859,29 +911,13 @@ func (s *txState) Finalise(deleteEmpty bool) {
 		if o.selfDestructed || (deleteEmpty && s.isEmpty(a, o)) {
 			a.obj = nil
 			a.destroyedHere = true
-			a.blindCreated = false
 			a.pendAdd.Clear()
-			a.pendN, a.blindDone = 0, false
 			continue
 		}
 		for _, sl := range o.storage {
 			sl.committed = sl.cur
 		}
 		o.newContract = false
-	}
-	// Blind additions are now permanent. Where the balance was read since,
-	// they are part of it already.
-	for _, a := range s.order {
-		if a.pendN == 0 {
-			continue
-		}
-		a.pendN = 0
-		if o := a.obj; o != nil && o.balKnown {
-			a.pendAdd.Clear()
-			a.blindCreated = false
-		} else {
-			a.blindDone = true
-		}
 	}
 	clear(s.journal)
 	s.journal = s.journal[:0]
