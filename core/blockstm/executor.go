@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"runtime/debug"
 	"sync"
 )
 
@@ -43,12 +44,6 @@ func (f ExecutorFunc) Execute(txIndex, incarnation int, view *TxView) (ExecResul
 	return f(txIndex, incarnation, view)
 }
 
-type cachedRead struct {
-	value   any
-	version Version
-	found   bool
-}
-
 // TxView is the state view of one transaction incarnation: reads go to the
 // incarnation's own buffered writes, then to MVMemory (recording the read
 // set); writes are buffered until the incarnation finishes. A TxView is used
@@ -58,14 +53,16 @@ type TxView struct {
 	sched     *Scheduler // for invariant checks in tests
 	version   Version
 	reads     []ReadDescriptor
-	readCache map[Key]cachedRead
+	readIdx   map[Key]int // index into reads, built once there are many
 	writes    []WriteEntry
-	writeIdx  map[Key]int
+	writeIdx  map[Key]int // index into writes, built once there are many
 	blockedBy int
 }
 
 func newTxView(mv *MVMemory, s *Scheduler, v Version) *TxView {
-	return &TxView{mv: mv, sched: s, version: v, blockedBy: -1}
+	// The read and write sets outlive the view (they are recorded), so they
+	// are allocated per view, with room for a typical transaction.
+	return &TxView{mv: mv, sched: s, version: v, blockedBy: -1, reads: make([]ReadDescriptor, 0, 8), writes: make([]WriteEntry, 0, 8)}
 }
 
 // TxIndex returns the transaction index of the view.
@@ -89,18 +86,18 @@ func (v *TxView) ReadVersion(key Key) (value any, version Version, found bool, e
 	if v.blockedBy >= 0 {
 		return nil, Version{}, false, ErrDependency{BlockedBy: v.blockedBy}
 	}
-	if i, ok := v.writeIdx[key]; ok {
+	if i := v.findWrite(&key); i >= 0 {
 		return v.writes[i].Value, v.version, true, nil
 	}
-	if r, ok := v.readCache[key]; ok {
-		return r.value, r.version, r.found, nil
+	if i := v.findRead(&key); i >= 0 {
+		r := &v.reads[i]
+		return r.Value, r.Version, r.Found || r.Resolved, nil
 	}
 	val, ver, st := v.mv.Read(key, v.version.TxIndex)
 	if st == ReadDelta {
 		val, ver, st = v.mv.Resolve(key, v.version.TxIndex)
 		if st == ReadOK {
-			v.reads = append(v.reads, ReadDescriptor{Key: key, Resolved: true, Value: val})
-			v.cache(key, val, Version{}, true)
+			v.addRead(ReadDescriptor{Key: key, Resolved: true, Value: val})
 			return val, Version{}, true, nil
 		}
 	}
@@ -109,23 +106,58 @@ func (v *TxView) ReadVersion(key Key) (value any, version Version, found bool, e
 		v.blockedBy = ver.TxIndex
 		return nil, Version{}, false, ErrDependency{BlockedBy: ver.TxIndex}
 	case ReadOK:
-		v.reads = append(v.reads, ReadDescriptor{Key: key, Found: true, Version: ver, Value: val})
-	default:
-		v.reads = append(v.reads, ReadDescriptor{Key: key})
+		v.addRead(ReadDescriptor{Key: key, Found: true, Version: ver, Value: val})
+		return val, ver, true, nil
 	}
-	found = st == ReadOK
-	if !found {
-		ver = Version{}
-	}
-	v.cache(key, val, ver, found)
-	return val, ver, found, nil
+	v.addRead(ReadDescriptor{Key: key})
+	return nil, Version{}, false, nil
 }
 
-func (v *TxView) cache(key Key, val any, ver Version, found bool) {
-	if v.readCache == nil {
-		v.readCache = make(map[Key]cachedRead)
+// indexThreshold is the set size above which a view indexes its reads and
+// writes with a map; below it a linear scan is faster.
+const indexThreshold = 16
+
+func (v *TxView) findRead(k *Key) int {
+	if v.readIdx != nil {
+		if i, ok := v.readIdx[*k]; ok {
+			return i
+		}
+		return -1
 	}
-	v.readCache[key] = cachedRead{val, ver, found}
+	for i := range v.reads {
+		if v.reads[i].Key == *k {
+			return i
+		}
+	}
+	return -1
+}
+
+func (v *TxView) addRead(r ReadDescriptor) {
+	v.reads = append(v.reads, r)
+	switch n := len(v.reads); {
+	case v.readIdx != nil:
+		v.readIdx[r.Key] = n - 1
+	case n > indexThreshold:
+		v.readIdx = make(map[Key]int, 2*n)
+		for i := range v.reads {
+			v.readIdx[v.reads[i].Key] = i
+		}
+	}
+}
+
+func (v *TxView) findWrite(k *Key) int {
+	if v.writeIdx != nil {
+		if i, ok := v.writeIdx[*k]; ok {
+			return i
+		}
+		return -1
+	}
+	for i := range v.writes {
+		if v.writes[i].Key == *k {
+			return i
+		}
+	}
+	return -1
 }
 
 // WaitFor returns an ErrDependency when a lower transaction's ESTIMATE sits
@@ -147,15 +179,20 @@ func (v *TxView) Write(key Key, value any) { v.write(key, value, false) }
 func (v *TxView) WriteDelta(key Key, delta any) { v.write(key, delta, true) }
 
 func (v *TxView) write(key Key, value any, delta bool) {
-	if i, ok := v.writeIdx[key]; ok {
+	if i := v.findWrite(&key); i >= 0 {
 		v.writes[i].Value, v.writes[i].Delta = value, delta
 		return
 	}
-	if v.writeIdx == nil {
-		v.writeIdx = make(map[Key]int)
-	}
-	v.writeIdx[key] = len(v.writes)
 	v.writes = append(v.writes, WriteEntry{Key: key, Value: value, Delta: delta})
+	switch n := len(v.writes); {
+	case v.writeIdx != nil:
+		v.writeIdx[key] = n - 1
+	case n > indexThreshold:
+		v.writeIdx = make(map[Key]int, 2*n)
+		for i := range v.writes {
+			v.writeIdx[v.writes[i].Key] = i
+		}
+	}
 }
 
 // ReadSet returns the reads recorded so far (not including own-write hits).
@@ -333,7 +370,7 @@ func RunWithOptions(ctx context.Context, n int, exec Executor, opts Options) (*R
 func (r *runner) worker(st *Stats) {
 	defer func() {
 		if p := recover(); p != nil {
-			r.fail(fmt.Errorf("blockstm: panic: %v", p))
+			r.fail(fmt.Errorf("blockstm: panic: %v\n%s", p, debug.Stack()))
 		}
 	}()
 	var task Task

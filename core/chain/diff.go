@@ -6,7 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
-	"sort"
+	"slices"
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/crypto"
@@ -49,12 +49,11 @@ type StateDiff struct {
 
 // Sort puts accounts and slots in canonical order.
 func (d *StateDiff) Sort() {
-	sort.Slice(d.Accounts, func(i, j int) bool {
-		return bytes.Compare(d.Accounts[i].Address[:], d.Accounts[j].Address[:]) < 0
-	})
+	slices.SortFunc(d.Accounts, func(a, b AccountDiff) int { return bytes.Compare(a.Address[:], b.Address[:]) })
 	for i := range d.Accounts {
-		s := d.Accounts[i].Storage
-		sort.Slice(s, func(a, b int) bool { return bytes.Compare(s[a].Key[:], s[b].Key[:]) < 0 })
+		if s := d.Accounts[i].Storage; len(s) > 1 {
+			slices.SortFunc(s, func(a, b SlotDiff) int { return bytes.Compare(a.Key[:], b.Key[:]) })
+		}
 	}
 }
 

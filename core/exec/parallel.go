@@ -1,9 +1,11 @@
 package exec
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
@@ -82,6 +84,10 @@ type ParallelStats struct {
 	// gave up on and ran sequentially (an internal error, logged).
 	Aborts    uint64 `json:"aborts"`
 	Fallbacks uint64 `json:"fallbacks"`
+	// SerialRequests counts requests run sequentially because inference
+	// predicted one chain of dependencies through most of them (included in
+	// SequentialRequests).
+	SerialRequests uint64 `json:"serialRequests"`
 }
 
 // Parallel is the Block-STM engine over go-ethereum's interpreter. It gives
@@ -93,7 +99,7 @@ type Parallel struct {
 
 	requests, parallelRequests, sequentialRequests atomic.Uint64
 	txs, executions, reExecutions, waits           atomic.Uint64
-	aborts, fallbacks                              atomic.Uint64
+	aborts, fallbacks, serialRequests              atomic.Uint64
 	lastErr                                        atomic.Pointer[error]
 }
 
@@ -117,7 +123,7 @@ func (p *Parallel) Stats() ParallelStats {
 	return ParallelStats{
 		Requests: p.requests.Load(), ParallelRequests: p.parallelRequests.Load(), SequentialRequests: p.sequentialRequests.Load(),
 		Txs: p.txs.Load(), Executions: p.executions.Load(), ReExecutions: p.reExecutions.Load(), Waits: p.waits.Load(),
-		Aborts: p.aborts.Load(), Fallbacks: p.fallbacks.Load(),
+		Aborts: p.aborts.Load(), Fallbacks: p.fallbacks.Load(), SerialRequests: p.serialRequests.Load(),
 	}
 }
 
@@ -174,6 +180,11 @@ func (p *Parallel) Execute(ctx context.Context, r state.Reader, env *Env, req *R
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
 	}
+	if err == errPredictedSerial {
+		p.serialRequests.Add(1)
+		p.sequentialRequests.Add(1)
+		return Sequential{}.Execute(ctx, r, env, req)
+	}
 	var sys *systemCallError
 	if errors.As(err, &sys) {
 		return nil, sys.err
@@ -185,6 +196,17 @@ func (p *Parallel) Execute(ctx context.Context, r state.Reader, env *Env, req *R
 	p.sequentialRequests.Add(1)
 	return Sequential{}.Execute(ctx, r, env, req)
 }
+
+// A request whose longest chain of predicted dependencies covers at least
+// serialChainNum/serialChainDen of its transactions runs sequentially in
+// ModeAuto: Block-STM would run the chain one transaction at a time, and its
+// overhead (about a third more work per transaction) would make it slower.
+const (
+	serialChainNum = 3
+	serialChainDen = 5
+)
+
+var errPredictedSerial = errors.New("exec: predicted serial request")
 
 // systemCallError is an error of the block-start system calls, which the
 // sequential engine returns as the request's error too.
@@ -219,6 +241,10 @@ type parRun struct {
 	off      int  // index of the first transaction's task
 	waitFor  [][]blockstm.Key
 	workers  sync.Pool
+	// outs[task] is the output of the task's running incarnation: a task
+	// runs one incarnation at a time, and only the final one is kept.
+	outs []txOutput
+	ran  []atomic.Bool // the task's transaction reached the interpreter once
 
 	executions, reExecutions, waits atomic.Uint64
 }
@@ -247,14 +273,28 @@ func (p *Parallel) run(ctx context.Context, r state.Reader, env *Env, req *Reque
 	}
 	pr.workers.New = func() any { return pr.newWorker() }
 	n := len(req.Txs) + pr.off
+	pr.outs = make([]txOutput, n)
+	pr.ran = make([]atomic.Bool, n)
 
 	opts := blockstm.Options{
 		Workers: p.cfg.Workers,
-		Ops:     blockstm.Ops{Fold: foldBalance, Equal: equalValues, Base: pr.base.value},
+		Ops:     blockstm.Ops{Fold: foldBalance, Equal: equalValues, Base: pr.base.value, Owner: addressOwner},
 	}
 	if p.pred != nil {
-		opts.Predicted, pr.waitFor = p.pred.predict(req.Txs, pr.off, env.Block.Coinbase)
+		var chain int
+		opts.Predicted, pr.waitFor, chain = p.pred.predict(req.Txs, pr.off, env.Block.Coinbase)
+		if p.cfg.Mode == ModeAuto && chain*serialChainDen >= len(req.Txs)*serialChainNum {
+			// Most transactions are predicted to depend on each other in one
+			// chain: Block-STM would run them one at a time at a cost.
+			return nil, errPredictedSerial
+		}
 	}
+	workers := p.cfg.Workers
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	workers = max(1, min(workers, n))
+	opts.Workers = workers
 	out, err := blockstm.RunWithOptions(ctx, n, pr, opts)
 	if err != nil {
 		return nil, err
@@ -280,7 +320,7 @@ func (p *Parallel) run(ctx context.Context, r state.Reader, env *Env, req *Reque
 		res.Txs = append(res.Txs, tx)
 		res.Receipts = append(res.Receipts, &chain.Receipt{Status: o.status, CumulativeGasUsed: res.GasUsed, GasUsed: o.gasUsed, Logs: o.logs})
 	}
-	res.Diff = pr.diff(out.Txs)
+	res.Diff = pr.diff(out.MV, workers)
 	return res, nil
 }
 
@@ -318,14 +358,14 @@ func (pr *parRun) Execute(task, incarnation int, view *blockstm.TxView) (res blo
 			return res, &systemCallError{err}
 		}
 		w.ts.collect(view)
-		return blockstm.ExecResult{Output: &txOutput{}}, nil
+		return blockstm.ExecResult{Output: &pr.outs[task]}, nil
 	}
 	pr.executions.Add(1)
-	if incarnation > 0 {
+	if pr.ran[task].Swap(true) {
 		pr.reExecutions.Add(1)
 	}
-	tx := pr.req.Txs[task-pr.off]
-	out := pr.applyTx(w, tx)
+	out := &pr.outs[task]
+	pr.applyTx(w, pr.req.Txs[task-pr.off], out)
 	w.ts.collect(view)
 	return blockstm.ExecResult{Output: out}, nil
 }
@@ -345,12 +385,13 @@ func (pr *parRun) systemCalls(w *worker) error {
 
 // applyTx applies a transaction on the task's StateDB, with a gas pool of
 // everything the block has left (see parallelizable).
-func (pr *parRun) applyTx(w *worker, tx Tx) *txOutput {
+func (pr *parRun) applyTx(w *worker, tx Tx, out *txOutput) {
 	receipt, err := applyTx(w.evm, w.ts, core.NewGasPool(pr.avail), tx, pr.env.Block.BaseFee, 0, pr.env.TouchCoinbase)
 	if err != nil {
-		return &txOutput{err: err}
+		*out = txOutput{err: err}
+		return
 	}
-	return &txOutput{status: receipt.Status, gasUsed: receipt.GasUsed, logs: receipt.Logs}
+	*out = txOutput{status: receipt.Status, gasUsed: receipt.GasUsed, logs: receipt.Logs}
 }
 
 var (
@@ -427,8 +468,8 @@ func (s *txState) collect(view *blockstm.TxView) {
 	}
 }
 
-// finalAccount is an account's state after the request, from the writes of
-// every task in order.
+// finalAccount is an account's state after the request, gathered from the
+// final versions of its locations in the multi-version memory.
 type finalAccount struct {
 	hasExist, exist bool
 	hasNonce        bool
@@ -438,105 +479,172 @@ type finalAccount struct {
 	hasCode         bool
 	code            codeValue
 	destroyed       bool
-	storage         map[common.Hash]common.Hash
+	destroyedAt     int
+	storage         []finalSlot
+}
+
+type finalSlot struct {
+	key   common.Hash
+	value common.Hash
+	at    int // writer's task index
+}
+
+func addressOwner(k *blockstm.Key) int {
+	return int(k.Addr[19]) | int(k.Addr[18])<<8
 }
 
 // diff is the request's state diff, built exactly as state.StateDB.Diff
-// builds the sequential engine's.
-func (pr *parRun) diff(txs []blockstm.TxResult) *chain.StateDiff {
-	accts := make(map[common.Address]*finalAccount)
-	get := func(addr common.Address) *finalAccount {
-		f := accts[addr]
-		if f == nil {
-			f = &finalAccount{}
-			accts[addr] = f
-		}
-		return f
+// builds the sequential engine's, from the final version of every written
+// location (in parallel: each worker gathers the addresses it owns).
+func (pr *parRun) diff(mv *blockstm.MVMemory, workers int) *chain.StateDiff {
+	// Each worker gathers the accounts it owns: an index per address into
+	// a slice of values (no allocation per account).
+	type part struct {
+		index map[common.Address]int32
+		accts []finalAccount
+		addrs []common.Address
+		out   []chain.AccountDiff
 	}
-	for i := range txs {
-		for _, w := range txs[i].Writes {
-			f := get(w.Key.Addr)
-			switch w.Key.Kind {
-			case kindExist:
-				f.hasExist, f.exist = true, w.Value.(bool)
-			case kindNonce:
-				f.hasNonce, f.nonce = true, w.Value.(uint64)
-			case kindBalance:
-				v := w.Value.(uint256.Int)
-				if !w.Delta {
-					f.hasBal, f.bal = true, v
-					break
-				}
-				if !f.hasBal {
-					f.hasBal, f.bal = true, pr.base.value(w.Key).(uint256.Int)
-				}
-				f.bal.Add(&f.bal, &v)
-			case kindCode:
-				f.hasCode, f.code = true, w.Value.(codeValue)
-			case kindDestroyed:
-				f.destroyed = true
-				clear(f.storage)
-			case kindStorage:
-				if f.storage == nil {
-					f.storage = make(map[common.Hash]common.Hash)
-				}
-				f.storage[common.Hash(w.Key.Slot)] = w.Value.(common.Hash)
-			}
-		}
+	expect := mv.Cells()/(2*workers) + 16
+	parts := make([]part, workers)
+	for i := range parts {
+		parts[i] = part{index: make(map[common.Address]int32, expect), accts: make([]finalAccount, 0, expect), addrs: make([]common.Address, 0, expect)}
 	}
-	d := &chain.StateDiff{}
-	r := pr.base.r
-	for addr, f := range accts {
-		before, existed := r.Account(addr)
-		if !existed {
-			before.CodeHash = types.EmptyCodeHash
+	mv.Final(workers, func(w int, k *blockstm.Key, versions blockstm.Versions) {
+		pt := &parts[w]
+		i, ok := pt.index[k.Addr]
+		if !ok {
+			i = int32(len(pt.accts))
+			pt.index[k.Addr] = i
+			pt.accts = append(pt.accts, finalAccount{destroyedAt: -1})
+			pt.addrs = append(pt.addrs, k.Addr)
 		}
-		exists := existed
-		if f.hasExist {
-			exists = f.exist
+		f := &pt.accts[i]
+		last := versions.At(versions.Len() - 1)
+		switch k.Kind {
+		case kindExist:
+			f.hasExist, f.exist = true, last.Value.(bool)
+		case kindNonce:
+			f.hasNonce, f.nonce = true, last.Value.(uint64)
+		case kindBalance:
+			f.hasBal, f.bal = true, pr.finalBalance(k, versions)
+		case kindCode:
+			f.hasCode, f.code = true, last.Value.(codeValue)
+		case kindDestroyed:
+			f.destroyed, f.destroyedAt = true, last.Version.TxIndex
+		case kindStorage:
+			f.storage = append(f.storage, finalSlot{key: k.Slot, value: last.Value.(common.Hash), at: last.Version.TxIndex})
 		}
-		if !exists {
-			if existed {
-				d.Accounts = append(d.Accounts, chain.AccountDiff{Address: addr, Deleted: true, StorageReset: true})
+	})
+	var wg sync.WaitGroup
+	total := 0
+	for w := range parts {
+		total += len(parts[w].accts)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			pt := &parts[w]
+			pt.out = make([]chain.AccountDiff, 0, len(pt.accts))
+			for i := range pt.accts {
+				if ad, ok := pr.accountDiff(pt.addrs[i], &pt.accts[i]); ok {
+					pt.out = append(pt.out, ad)
+				}
 			}
-			continue
-		}
-		now := before
-		if f.hasNonce {
-			now.Nonce = f.nonce
-		}
-		if f.hasBal {
-			now.Balance = f.bal
-		}
-		if f.hasCode {
-			now.CodeHash = f.code.hash
-		}
-		reset := f.destroyed && existed
-		ad := chain.AccountDiff{Address: addr, StorageReset: reset, Nonce: now.Nonce, Balance: now.Balance, CodeHash: now.CodeHash}
-		changed := reset || !existed || before != now
-		if now.CodeHash != before.CodeHash {
-			if f.hasCode && f.code.hash == now.CodeHash {
-				ad.Code = f.code.code
-			} else {
-				ad.Code = r.Code(now.CodeHash)
-			}
-			if ad.Code == nil {
-				ad.Code = []byte{}
-			}
-		}
-		for k, v := range f.storage {
-			var orig common.Hash
-			if !f.destroyed {
-				orig = r.Storage(addr, k)
-			}
-			if v != orig {
-				ad.Storage = append(ad.Storage, chain.SlotDiff{Key: k, Value: v})
-			}
-		}
-		if changed || len(ad.Storage) > 0 {
-			d.Accounts = append(d.Accounts, ad)
-		}
+			d := chain.StateDiff{Accounts: pt.out}
+			d.Sort()
+		}()
 	}
-	d.Sort()
+	wg.Wait()
+	// Merge the sorted parts.
+	d := &chain.StateDiff{Accounts: make([]chain.AccountDiff, 0, total)}
+	heads := make([]int, workers)
+	for {
+		best := -1
+		for w := range parts {
+			if heads[w] < len(parts[w].out) && (best < 0 || bytes.Compare(parts[w].out[heads[w]].Address[:], parts[best].out[heads[best]].Address[:]) < 0) {
+				best = w
+			}
+		}
+		if best < 0 {
+			break
+		}
+		d.Accounts = append(d.Accounts, parts[best].out[heads[best]])
+		heads[best]++
+	}
 	return d
+}
+
+// finalBalance folds a balance's versions: the last full value (or the
+// pre-request balance) plus every delta above it.
+func (pr *parRun) finalBalance(k *blockstm.Key, versions blockstm.Versions) uint256.Int {
+	i := versions.Len() - 1
+	for i >= 0 && versions.At(i).Delta {
+		i--
+	}
+	var bal uint256.Int
+	if i >= 0 {
+		bal = versions.At(i).Value.(uint256.Int)
+	} else {
+		bal = pr.base.value(*k).(uint256.Int)
+	}
+	for j := i + 1; j < versions.Len(); j++ {
+		d := versions.At(j).Value.(uint256.Int)
+		bal.Add(&bal, &d)
+	}
+	return bal
+}
+
+// accountDiff is one account's entry of the diff, if it has one.
+func (pr *parRun) accountDiff(addr common.Address, f *finalAccount) (chain.AccountDiff, bool) {
+	r := pr.base.r
+	before, existed := r.Account(addr)
+	if !existed {
+		before.CodeHash = types.EmptyCodeHash
+	}
+	exists := existed
+	if f.hasExist {
+		exists = f.exist
+	}
+	if !exists {
+		if existed {
+			return chain.AccountDiff{Address: addr, Deleted: true, StorageReset: true}, true
+		}
+		return chain.AccountDiff{}, false
+	}
+	now := before
+	if f.hasNonce {
+		now.Nonce = f.nonce
+	}
+	if f.hasBal {
+		now.Balance = f.bal
+	}
+	if f.hasCode {
+		now.CodeHash = f.code.hash
+	}
+	reset := f.destroyed && existed
+	ad := chain.AccountDiff{Address: addr, StorageReset: reset, Nonce: now.Nonce, Balance: now.Balance, CodeHash: now.CodeHash}
+	changed := reset || !existed || before != now
+	if now.CodeHash != before.CodeHash {
+		if f.hasCode && f.code.hash == now.CodeHash {
+			ad.Code = f.code.code
+		} else {
+			ad.Code = r.Code(now.CodeHash)
+		}
+		if ad.Code == nil {
+			ad.Code = []byte{}
+		}
+	}
+	for _, sl := range f.storage {
+		if sl.at < f.destroyedAt {
+			continue // written before the account was deleted
+		}
+		var orig common.Hash
+		if !f.destroyed {
+			orig = r.Storage(addr, sl.key)
+		}
+		if sl.value != orig {
+			ad.Storage = append(ad.Storage, chain.SlotDiff{Key: sl.key, Value: sl.value})
+		}
+	}
+	return ad, changed || len(ad.Storage) > 0
 }

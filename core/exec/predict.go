@@ -120,8 +120,10 @@ func (p *predictor) hot(s selector) []blockstm.Key {
 }
 
 // predict returns the predicted writes of every task (off system tasks
-// first, with none) and, per transaction, the locations to wait for.
-func (p *predictor) predict(txs []Tx, off int, coinbase common.Address) (writes [][]blockstm.Key, wait [][]blockstm.Key) {
+// first, with none), per transaction the locations to wait for, and the
+// length of the longest chain of predicted dependencies (a transaction
+// depends on the closest lower one predicted to write a location it touches).
+func (p *predictor) predict(txs []Tx, off int, coinbase common.Address) (writes [][]blockstm.Key, wait [][]blockstm.Key, chain int) {
 	n := len(txs)
 	guess := make([][]blockstm.Key, n)
 	uses := make(map[blockstm.Key]int)
@@ -129,22 +131,33 @@ func (p *predictor) predict(txs []Tx, off int, coinbase common.Address) (writes 
 		guess[i] = append(guess[i], k)
 		uses[k]++
 	}
-	// Senders with several transactions, and recipients that send later.
-	senders := make(map[common.Address]int, n)
+	// Senders with several transactions, and recipients that send later:
+	// per sender, its transaction count and how many were seen so far.
+	type count struct{ total, seen int32 }
+	senders := make(map[common.Address]*count, n)
+	counts := make([]count, 0, n)
 	for _, tx := range txs {
-		senders[txSender(tx)]++
+		from := txSender(tx)
+		if c := senders[from]; c != nil {
+			c.total++
+			continue
+		}
+		counts = append(counts, count{total: 1})
+		senders[from] = &counts[len(counts)-1]
 	}
-	later := make(map[common.Address]int, n)
 	p.mu.Lock()
 	for i, tx := range txs {
-		from := txSender(tx)
-		later[from]++
-		if senders[from] > 1 {
+		c := senders[txSender(tx)]
+		c.seen++
+		if c.total > 1 {
+			from := txSender(tx)
 			note(i, accountKey(kindNonce, from))
 			note(i, accountKey(kindBalance, from))
 		}
-		if to := txTo(tx); to != nil && *to != coinbase && senders[*to] > later[*to] {
-			note(i, accountKey(kindBalance, *to))
+		if to := txTo(tx); to != nil && *to != coinbase {
+			if r := senders[*to]; r != nil && r.total > r.seen {
+				note(i, accountKey(kindBalance, *to))
+			}
 		}
 		for _, t := range txAccessList(tx) {
 			for _, k := range t.StorageKeys {
@@ -159,22 +172,30 @@ func (p *predictor) predict(txs []Tx, off int, coinbase common.Address) (writes 
 	}
 	p.mu.Unlock()
 	found := false
+	depth := make(map[blockstm.Key]int)
 	for i := range guess {
 		kept := guess[i][:0]
+		d := 0
 		for _, k := range guess[i] {
 			if uses[k] > 1 {
 				kept = append(kept, k)
+				d = max(d, depth[k])
 			}
 		}
+		d++
+		for _, k := range kept {
+			depth[k] = d
+		}
+		chain = max(chain, d)
 		guess[i] = kept
 		found = found || len(kept) > 0
 	}
 	if !found {
-		return nil, nil
+		return nil, nil, 1
 	}
 	writes = make([][]blockstm.Key, off+n)
 	copy(writes[off:], guess)
-	return writes, guess
+	return writes, guess, chain
 }
 
 // learn records what the final incarnations wrote.

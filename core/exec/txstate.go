@@ -229,6 +229,8 @@ type txState struct {
 
 	accounts   map[common.Address]*account
 	order      []*account // accounts in first-touch order
+	slab       slab[account]
+	objects    slab[object]
 	journal    []jentry
 	refund     uint64
 	accessList map[common.Address]map[common.Hash]struct{}
@@ -250,7 +252,10 @@ func newTxState(b *base) *txState {
 func (s *txState) reset(view *blockstm.TxView) {
 	s.view = view
 	clear(s.accounts)
+	clear(s.order)
 	s.order = s.order[:0]
+	s.slab.reset()
+	s.objects.reset()
 	s.journal = s.journal[:0]
 	s.refund = 0
 	clear(s.accessList)
@@ -326,7 +331,8 @@ func (s *txState) acct(addr common.Address) *account {
 	if a := s.accounts[addr]; a != nil {
 		return a
 	}
-	a := &account{addr: addr, clearedAt: -1}
+	a := s.slab.next()
+	a.addr, a.clearedAt = addr, -1
 	s.accounts[addr] = a
 	s.order = append(s.order, a)
 	return a
@@ -341,7 +347,7 @@ func (s *txState) loadExist(a *account) {
 	a.existRead = true
 	a.existed = s.readExist(a)
 	if a.existed {
-		a.obj = &object{}
+		a.obj = s.objects.next()
 	}
 }
 
@@ -353,7 +359,9 @@ func (s *txState) getObject(addr common.Address) *object {
 }
 
 func (s *txState) freshObject(a *account) *object {
-	return &object{nonceKnown: true, balKnown: true, codeKnown: true, codeHash: types.EmptyCodeHash, fresh: true}
+	o := s.objects.next()
+	o.nonceKnown, o.balKnown, o.codeKnown, o.codeHash, o.fresh = true, true, true, types.EmptyCodeHash, true
+	return o
 }
 
 func (s *txState) getOrNewObject(addr common.Address) (*account, *object) {
@@ -929,4 +937,39 @@ func (s *txState) TakeLogs() []*types.Log {
 	l := s.logs
 	s.logs = nil
 	return l
+}
+
+// slab hands out zeroed values from chunks that are reused across tasks: a
+// task touches a handful of accounts, and allocating them anew for every
+// transaction is most of the engine's garbage.
+type slab[T any] struct {
+	chunks [][]T
+	chunk  int // current chunk
+	used   int // values used in the current chunk
+}
+
+const slabChunk = 32
+
+func (s *slab[T]) next() *T {
+	if s.chunk == len(s.chunks) {
+		s.chunks = append(s.chunks, make([]T, slabChunk))
+	}
+	c := s.chunks[s.chunk]
+	v := &c[s.used]
+	if s.used++; s.used == slabChunk {
+		s.chunk, s.used = s.chunk+1, 0
+	}
+	return v
+}
+
+// reset zeroes the values handed out and makes them available again.
+func (s *slab[T]) reset() {
+	for i := 0; i <= s.chunk && i < len(s.chunks); i++ {
+		n := slabChunk
+		if i == s.chunk {
+			n = s.used
+		}
+		clear(s.chunks[i][:n])
+	}
+	s.chunk, s.used = 0, 0
 }
