@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/kestrel-l2/kestrel/core/exec"
 	"github.com/kestrel-l2/kestrel/mempool"
 	"github.com/kestrel-l2/kestrel/rpc"
 )
@@ -45,6 +46,10 @@ type Config struct {
 	SuggestedTip uint64
 	// MetricsAddr serves Prometheus metrics at /metrics; empty disables them.
 	MetricsAddr string
+	// Exec configures the execution engine: the parallel (Block-STM) engine,
+	// its worker count, its fallback to the sequential engine (Mode), and
+	// access-list inference.
+	Exec exec.ParallelConfig
 	// Mempool and RPC are the sub-component configs.
 	Mempool mempool.Config
 	RPC     rpc.Config
@@ -62,6 +67,7 @@ func DefaultConfig() Config {
 		CallGasCap:        50_000_000,
 		CallTimeout:       5 * time.Second,
 		SuggestedTip:      1_000_000, // 0.001 gwei
+		Exec:              exec.ParallelConfig{Mode: exec.ModeAuto},
 		Mempool:           mempool.DefaultConfig,
 		RPC:               rpc.Config{Addr: rpc.DefaultAddr},
 	}
@@ -84,6 +90,13 @@ func (c *Config) Check() error {
 		return errors.New("call gas cap must be at least 21000")
 	case c.CallTimeout <= 0:
 		return errors.New("call timeout must be positive")
+	case c.Exec.Workers < 0:
+		return errors.New("execution workers must not be negative")
+	}
+	if c.Exec.Mode != "" {
+		if _, err := exec.ParseMode(string(c.Exec.Mode)); err != nil {
+			return err
+		}
 	}
 	if err := c.Mempool.Check(); err != nil {
 		return fmt.Errorf("mempool: %w", err)

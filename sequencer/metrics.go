@@ -10,6 +10,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/kestrel-l2/kestrel/core/exec"
 )
 
 // Metricer records what the sequencer does. Implementations must be safe for
@@ -74,6 +76,21 @@ func NewPromMetrics() *PromMetrics {
 		f(c)
 	}
 	return m
+}
+
+// registerEngine exports the execution engine's counters.
+func (m *PromMetrics) registerEngine(p *exec.Parallel) {
+	counter := func(name, help string, get func(exec.ParallelStats) uint64) {
+		m.registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "kestrel", Subsystem: "exec", Name: name, Help: help},
+			func() float64 { return float64(get(p.Stats())) }))
+	}
+	counter("parallel_requests_total", "Mini-blocks executed by the parallel (Block-STM) engine.", func(s exec.ParallelStats) uint64 { return s.ParallelRequests })
+	counter("sequential_requests_total", "Mini-blocks executed by the sequential engine (small, forced, predicted serial, or fallback).", func(s exec.ParallelStats) uint64 { return s.SequentialRequests })
+	counter("serial_predicted_total", "Mini-blocks run sequentially because inference predicted one chain of conflicts.", func(s exec.ParallelStats) uint64 { return s.SerialRequests })
+	counter("fallbacks_total", "Mini-blocks the parallel engine gave up on (internal error) and ran sequentially.", func(s exec.ParallelStats) uint64 { return s.Fallbacks })
+	counter("executions_total", "Transaction executions by the parallel engine.", func(s exec.ParallelStats) uint64 { return s.Executions })
+	counter("reexecutions_total", "Transaction executions beyond the first (conflicts).", func(s exec.ParallelStats) uint64 { return s.ReExecutions })
+	counter("waits_total", "Executions held back by a predicted or aborted write of a lower transaction.", func(s exec.ParallelStats) uint64 { return s.Waits })
 }
 
 func (m *PromMetrics) RecordMiniBlock(txs int, _ uint64, exec, fsync time.Duration) {

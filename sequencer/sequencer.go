@@ -49,6 +49,7 @@ type Sequencer struct {
 	state  *state.State
 	merkle *state.Merkle
 	exec   exec.Executor
+	engine *exec.Parallel // the same executor, for its counters
 	pool   *mempool.Pool
 	index  *chainIndex
 	rpc    *rpc.Server
@@ -81,7 +82,8 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Sequencer, erro
 	if err := cfg.Check(); err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
-	s := &Sequencer{cfg: cfg, log: logger, exec: exec.Sequential{}, index: newChainIndex(cfg.RecentBlocks),
+	engine := exec.NewParallel(cfg.Exec)
+	s := &Sequencer{cfg: cfg, log: logger, exec: engine, engine: engine, index: newChainIndex(cfg.RecentBlocks),
 		sealEvents: make(chan sealEvent, 1024), waiters: newWaiters(), m: NoopMetrics{}, stop: make(chan struct{}), fatal: make(chan error, 1)}
 	steps := []struct {
 		name string
@@ -209,6 +211,7 @@ func (s *Sequencer) initMetrics(context.Context) error {
 		return nil
 	}
 	pm := NewPromMetrics()
+	pm.registerEngine(s.engine)
 	srv, err := startMetrics(s.cfg.MetricsAddr, pm)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", s.cfg.MetricsAddr, err)

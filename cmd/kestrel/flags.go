@@ -5,6 +5,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/kestrel-l2/kestrel/core/exec"
 	"github.com/kestrel-l2/kestrel/mempool"
 	"github.com/kestrel-l2/kestrel/rpc"
 	"github.com/kestrel-l2/kestrel/sequencer"
@@ -25,6 +26,10 @@ func sequencerFlags(dataDir string) []cli.Flag {
 		&cli.DurationFlag{Name: "sequencer.block-interval", Value: d.BlockInterval, Usage: "time between EVM blocks", Category: "SEQUENCER"},
 		&cli.IntFlag{Name: "sequencer.max-mini-block-txs", Value: d.MaxMiniBlockTxs, Usage: "most transactions in one mini-block", Category: "SEQUENCER"},
 		&cli.Uint64Flag{Name: "sequencer.snapshot-every", Value: d.SnapshotEvery, Usage: "write a state snapshot every N blocks (0: never)", Category: "SEQUENCER"},
+		&cli.StringFlag{Name: "exec.mode", Value: string(exec.ModeAuto), Usage: "execution engine: auto (parallel Block-STM unless a mini-block is small or predicted to be one chain of conflicts), parallel, or sequential", Category: "EXECUTION"},
+		&cli.IntFlag{Name: "exec.workers", Value: 0, Usage: "parallel engine worker goroutines (0: one per core)", Category: "EXECUTION"},
+		&cli.IntFlag{Name: "exec.min-parallel-txs", Value: exec.DefaultMinParallelTxs, Usage: "in auto mode, mini-blocks with fewer transactions run sequentially", Category: "EXECUTION"},
+		&cli.BoolFlag{Name: "exec.inference", Value: true, Usage: "access-list inference: predict conflicts from access lists, senders and learned contract hot slots (--exec.inference=false to turn off)", Category: "EXECUTION"},
 		&cli.IntFlag{Name: "state.retain-roots", Value: d.RetainRoots, Usage: "recent block states kept for eth_getProof and historical reads", Category: "STATE"},
 		&cli.StringFlag{Name: "http.addr", Value: rpc.DefaultAddr, Usage: "JSON-RPC listen address", Category: "RPC"},
 		&cli.IntFlag{Name: "http.max-body", Value: rpc.DefaultMaxBodyBytes, Usage: "largest request body in bytes", Category: "RPC"},
@@ -57,6 +62,11 @@ func sequencerConfig(c *cli.Context) (sequencer.Config, error) {
 	cfg.MaxMiniBlockTxs = c.Int("sequencer.max-mini-block-txs")
 	cfg.SnapshotEvery = c.Uint64("sequencer.snapshot-every")
 	cfg.RetainRoots = c.Int("state.retain-roots")
+	mode, err := exec.ParseMode(c.String("exec.mode"))
+	if err != nil {
+		return cfg, fmt.Errorf("--exec.mode: %w", err)
+	}
+	cfg.Exec = exec.ParallelConfig{Mode: mode, Workers: c.Int("exec.workers"), MinTxs: c.Int("exec.min-parallel-txs"), NoInference: !c.Bool("exec.inference")}
 	cfg.CallGasCap = c.Uint64("rpc.gascap")
 	cfg.CallTimeout = c.Duration("rpc.evm-timeout")
 	cfg.SuggestedTip = c.Uint64("rpc.tip")
