@@ -17,14 +17,16 @@ deps:
 	npm ci --prefix contracts --no-audit --no-fund
 	$(GO) mod download
 
-# test is the command CI runs (.ci/run): vet, the short suites, the race
-# detector on the concurrent packages, and every vendored Ethereum state test
-# through `kestrel statetest`.
+# test is the command CI runs (.ci/run): vet, every vendored Ethereum state
+# test through `kestrel statetest` on both engines, the short suites, and the
+# race detector on the concurrent packages (the parallel engine's tests too).
 test: deps
 	$(GO) vet ./...
 	$(GO) run ./cmd/kestrel statetest core/exec/testdata/ethereum-state-tests.tar.gz
+	$(GO) run ./cmd/kestrel statetest --statetest.mode parallel core/exec/testdata/ethereum-state-tests.tar.gz
 	$(GO) test -short -count=1 -timeout 20m ./...
 	$(GO) test -short -count=1 -race -timeout 20m ./mempool/... ./rpc/... ./core/state/... ./core/blockstm/... ./sequencer/...
+	$(GO) test -short -count=1 -race -timeout 20m -run 'Parallel|Differential' ./core/exec/
 
 # test-race runs every concurrent package under the race detector.
 test-race:
