@@ -154,3 +154,20 @@ func TestStatetestCommandErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestExecFlagsRejectBadValues: a bad execution engine setting stops the node
+// at start with a clear error.
+func TestExecFlagsRejectBadValues(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"devnet", "--http.addr", "127.0.0.1:0", "--exec.mode", "fast"}, `unknown execution mode "fast"`},
+		{[]string{"devnet", "--http.addr", "127.0.0.1:0", "--exec.workers", "-1"}, "execution workers must not be negative"},
+	} {
+		out, err := runMain(t, tc.args...)
+		if exitCode(err) == 0 || !strings.Contains(out, tc.want) {
+			t.Errorf("%v: exit %v, want non-zero and %q in\n%s", tc.args, err, tc.want, out)
+		}
+	}
+}
