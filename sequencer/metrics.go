@@ -85,8 +85,9 @@ func (m *PromMetrics) registerEngine(p *exec.Parallel) {
 			func() float64 { return float64(get(p.Stats())) }))
 	}
 	counter("parallel_requests_total", "Mini-blocks executed by the parallel (Block-STM) engine.", func(s exec.ParallelStats) uint64 { return s.ParallelRequests })
-	counter("sequential_requests_total", "Mini-blocks executed by the sequential engine (small, forced, predicted serial, or fallback).", func(s exec.ParallelStats) uint64 { return s.SequentialRequests })
+	counter("sequential_requests_total", "Mini-blocks executed by the sequential engine (small, forced, predicted serial, measured faster, or fallback).", func(s exec.ParallelStats) uint64 { return s.SequentialRequests })
 	counter("serial_predicted_total", "Mini-blocks run sequentially because inference predicted one chain of conflicts.", func(s exec.ParallelStats) uint64 { return s.SerialRequests })
+	counter("measured_slower_total", "Mini-blocks run sequentially because that engine has measured faster for their size.", func(s exec.ParallelStats) uint64 { return s.CostlierRequests })
 	counter("fallbacks_total", "Mini-blocks the parallel engine gave up on (internal error) and ran sequentially.", func(s exec.ParallelStats) uint64 { return s.Fallbacks })
 	counter("executions_total", "Transaction executions by the parallel engine.", func(s exec.ParallelStats) uint64 { return s.Executions })
 	counter("reexecutions_total", "Transaction executions beyond the first (conflicts).", func(s exec.ParallelStats) uint64 { return s.ReExecutions })

@@ -26,7 +26,7 @@ func sequencerFlags(dataDir string) []cli.Flag {
 		&cli.DurationFlag{Name: "sequencer.block-interval", Value: d.BlockInterval, Usage: "time between EVM blocks", Category: "SEQUENCER"},
 		&cli.IntFlag{Name: "sequencer.max-mini-block-txs", Value: d.MaxMiniBlockTxs, Usage: "most transactions in one mini-block", Category: "SEQUENCER"},
 		&cli.Uint64Flag{Name: "sequencer.snapshot-every", Value: d.SnapshotEvery, Usage: "write a state snapshot every N blocks (0: never)", Category: "SEQUENCER"},
-		&cli.StringFlag{Name: "exec.mode", Value: string(exec.ModeAuto), Usage: "execution engine: auto (parallel Block-STM unless a mini-block is small or predicted to be one chain of conflicts), parallel, or sequential", Category: "EXECUTION"},
+		&cli.StringFlag{Name: "exec.mode", Value: string(exec.ModeAuto), Usage: "execution engine: auto (parallel Block-STM unless a mini-block is small, predicted to be one chain of conflicts, or of a size the sequential engine has measured faster for), parallel, or sequential", Category: "EXECUTION"},
 		&cli.IntFlag{Name: "exec.workers", Value: 0, Usage: "parallel engine worker goroutines (0: one per core)", Category: "EXECUTION"},
 		&cli.IntFlag{Name: "exec.min-parallel-txs", Value: exec.DefaultMinParallelTxs, Usage: "in auto mode, mini-blocks with fewer transactions run sequentially", Category: "EXECUTION"},
 		&cli.BoolFlag{Name: "exec.inference", Value: true, Usage: "access-list inference: predict conflicts from access lists, senders and learned contract hot slots (--exec.inference=false to turn off)", Category: "EXECUTION"},

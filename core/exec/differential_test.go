@@ -1211,20 +1211,21 @@ type diffEngine struct {
 }
 
 // diffParallelConfigs are the parallel configurations compared with the
-// reference: 1 to 8 workers with and without inference, every request run in
-// parallel; and one with the default threshold (small requests fall back).
+// reference: 1 to 8 workers with and without inference, every request forced
+// through Block-STM; and the default auto mode (small, predicted-serial and
+// measured-slower requests fall back).
 var diffParallelConfigs = []exec.ParallelConfig{
-	{Workers: 1, MinTxs: 1}, {Workers: 2, MinTxs: 1}, {Workers: 4, MinTxs: 1}, {Workers: 8, MinTxs: 1},
-	{Workers: 1, MinTxs: 1, NoInference: true}, {Workers: 2, MinTxs: 1, NoInference: true},
-	{Workers: 4, MinTxs: 1, NoInference: true}, {Workers: 8, MinTxs: 1, NoInference: true},
-	{Workers: 2},
+	{Mode: exec.ModeParallel, Workers: 1}, {Mode: exec.ModeParallel, Workers: 2}, {Mode: exec.ModeParallel, Workers: 4}, {Mode: exec.ModeParallel, Workers: 8},
+	{Mode: exec.ModeParallel, Workers: 1, NoInference: true}, {Mode: exec.ModeParallel, Workers: 2, NoInference: true},
+	{Mode: exec.ModeParallel, Workers: 4, NoInference: true}, {Mode: exec.ModeParallel, Workers: 8, NoInference: true},
+	{Workers: 2, MinTxs: 1},
 }
 
 func diffEngines() []diffEngine {
 	var out []diffEngine
 	for _, c := range diffParallelConfigs {
 		p := exec.NewParallel(c)
-		out = append(out, diffEngine{name: fmt.Sprintf("Parallel{Workers:%d MinTxs:%d NoInference:%v}", c.Workers, c.MinTxs, c.NoInference), exec: p, par: p})
+		out = append(out, diffEngine{name: fmt.Sprintf("Parallel{Mode:%s Workers:%d MinTxs:%d NoInference:%v}", c.Mode, c.Workers, c.MinTxs, c.NoInference), exec: p, par: p})
 	}
 	return out
 }

@@ -9,6 +9,7 @@ import (
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core"
@@ -27,8 +28,10 @@ type Mode string
 
 // The modes.
 const (
-	// ModeAuto runs requests in parallel unless parallelism cannot help
-	// (fewer than MinTxs transactions).
+	// ModeAuto runs requests in parallel unless parallelism cannot help:
+	// fewer than MinTxs transactions, one predicted chain of conflicts, or a
+	// request size for which the sequential engine has measured faster on
+	// this machine.
 	ModeAuto Mode = "auto"
 	// ModeParallel runs every request it can with Block-STM.
 	ModeParallel Mode = "parallel"
@@ -88,6 +91,10 @@ type ParallelStats struct {
 	// predicted one chain of dependencies through most of them (included in
 	// SequentialRequests).
 	SerialRequests uint64 `json:"serialRequests"`
+	// CostlierRequests counts requests ModeAuto ran sequentially because the
+	// sequential engine has been faster for requests of that size
+	// (included in SequentialRequests).
+	CostlierRequests uint64 `json:"costlierRequests"`
 }
 
 // Parallel is the Block-STM engine over go-ethereum's interpreter. It gives
@@ -96,10 +103,11 @@ type ParallelStats struct {
 type Parallel struct {
 	cfg  ParallelConfig
 	pred *predictor
+	cost costModel
 
 	requests, parallelRequests, sequentialRequests atomic.Uint64
 	txs, executions, reExecutions, waits           atomic.Uint64
-	aborts, fallbacks, serialRequests              atomic.Uint64
+	aborts, fallbacks, serialRequests, costlier    atomic.Uint64
 	lastErr                                        atomic.Pointer[error]
 }
 
@@ -124,6 +132,7 @@ func (p *Parallel) Stats() ParallelStats {
 		Requests: p.requests.Load(), ParallelRequests: p.parallelRequests.Load(), SequentialRequests: p.sequentialRequests.Load(),
 		Txs: p.txs.Load(), Executions: p.executions.Load(), ReExecutions: p.reExecutions.Load(), Waits: p.waits.Load(),
 		Aborts: p.aborts.Load(), Fallbacks: p.fallbacks.Load(), SerialRequests: p.serialRequests.Load(),
+		CostlierRequests: p.costlier.Load(),
 	}
 }
 
@@ -172,8 +181,19 @@ func (p *Parallel) Execute(ctx context.Context, r state.Reader, env *Env, req *R
 		p.sequentialRequests.Add(1)
 		return Sequential{}.Execute(ctx, r, env, req)
 	}
+	n := len(req.Txs)
+	auto := p.cfg.Mode == ModeAuto
+	if auto && !p.cost.choose(n) {
+		p.sequentialRequests.Add(1)
+		p.costlier.Add(1)
+		return p.timedSequential(ctx, r, env, req, true)
+	}
+	start := time.Now()
 	res, err := p.run(ctx, r, env, req)
 	if err == nil {
+		if auto {
+			p.cost.record(n, true, time.Since(start))
+		}
 		p.parallelRequests.Add(1)
 		return res, nil
 	}
@@ -183,7 +203,7 @@ func (p *Parallel) Execute(ctx context.Context, r state.Reader, env *Env, req *R
 	if err == errPredictedSerial {
 		p.serialRequests.Add(1)
 		p.sequentialRequests.Add(1)
-		return Sequential{}.Execute(ctx, r, env, req)
+		return p.timedSequential(ctx, r, env, req, auto)
 	}
 	var sys *systemCallError
 	if errors.As(err, &sys) {
@@ -195,6 +215,17 @@ func (p *Parallel) Execute(ctx context.Context, r state.Reader, env *Env, req *R
 	p.lastErr.Store(&err)
 	p.sequentialRequests.Add(1)
 	return Sequential{}.Execute(ctx, r, env, req)
+}
+
+// timedSequential runs a request on the sequential engine, feeding its time
+// to the cost model when record is set.
+func (p *Parallel) timedSequential(ctx context.Context, r state.Reader, env *Env, req *Request, record bool) (*Result, error) {
+	start := time.Now()
+	res, err := Sequential{}.Execute(ctx, r, env, req)
+	if err == nil && record {
+		p.cost.record(len(req.Txs), false, time.Since(start))
+	}
+	return res, err
 }
 
 // A request whose longest chain of predicted dependencies covers at least
