@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -309,7 +310,7 @@ func (p *Parallel) run(ctx context.Context, r state.Reader, env *Env, req *Reque
 
 	opts := blockstm.Options{
 		Workers: p.cfg.Workers,
-		Ops:     blockstm.Ops{Fold: foldBalance, Equal: equalValues, Base: pr.base.value, Owner: addressOwner},
+		Ops:     blockstm.Ops{Fold: foldBalance, Equal: equalValues, Base: pr.base.value, Owner: diffOwner},
 	}
 	if p.pred != nil {
 		var chain int
@@ -351,7 +352,7 @@ func (p *Parallel) run(ctx context.Context, r state.Reader, env *Env, req *Reque
 		res.Txs = append(res.Txs, tx)
 		res.Receipts = append(res.Receipts, &chain.Receipt{Status: o.status, CumulativeGasUsed: res.GasUsed, GasUsed: o.gasUsed, Logs: o.logs})
 	}
-	res.Diff = pr.diff(out.MV, workers)
+	res.Diff = pr.diff(out.MV, n, workers)
 	return res, nil
 }
 
@@ -511,7 +512,6 @@ type finalAccount struct {
 	code            codeValue
 	destroyed       bool
 	destroyedAt     int
-	storage         []finalSlot
 }
 
 type finalSlot struct {
@@ -520,21 +520,49 @@ type finalSlot struct {
 	at    int // writer's task index
 }
 
-func addressOwner(k *blockstm.Key) int {
-	return int(k.Addr[19]) | int(k.Addr[18])<<8
+// diffOwner spreads the written locations between the diff's workers: an
+// account's fields by address (one worker gathers them), storage slots by
+// address and slot (a contract with many written slots is shared).
+func diffOwner(k *blockstm.Key) int {
+	h := int(k.Addr[19]) | int(k.Addr[18])<<8
+	if k.Kind == kindStorage {
+		h ^= int(k.Slot[31])<<4 | int(k.Slot[30])<<12
+	}
+	return h
+}
+
+// slotDiff is a changed slot of an account.
+type slotDiff struct {
+	addr common.Address
+	chain.SlotDiff
+}
+
+func compareSlotDiffs(a, b slotDiff) int {
+	if c := bytes.Compare(a.addr[:], b.addr[:]); c != 0 {
+		return c
+	}
+	return bytes.Compare(a.Key[:], b.Key[:])
+}
+
+// accountEntry is an account's diff entry before its storage is attached.
+type accountEntry struct {
+	chain.AccountDiff
+	changed bool // fields changed (or the account was created or reset)
 }
 
 // diff is the request's state diff, built exactly as state.StateDB.Diff
 // builds the sequential engine's, from the final version of every written
-// location (in parallel: each worker gathers the addresses it owns).
-func (pr *parRun) diff(mv *blockstm.MVMemory, workers int) *chain.StateDiff {
-	// Each worker gathers the accounts it owns: an index per address into
-	// a slice of values (no allocation per account).
+// location. Workers gather accounts (by address) and storage slots (by
+// address and slot) in parallel, each sorts what it produced, and one merge
+// puts the account entries and their slots together in order.
+func (pr *parRun) diff(mv *blockstm.MVMemory, tasks, workers int) *chain.StateDiff {
 	type part struct {
 		index map[common.Address]int32
 		accts []finalAccount
 		addrs []common.Address
-		out   []chain.AccountDiff
+		slots []finalSlotOf
+		out   []accountEntry
+		kept  []slotDiff
 	}
 	expect := mv.Cells()/(2*workers) + 16
 	parts := make([]part, workers)
@@ -543,6 +571,11 @@ func (pr *parRun) diff(mv *blockstm.MVMemory, workers int) *chain.StateDiff {
 	}
 	mv.Final(workers, func(w int, k *blockstm.Key, versions blockstm.Versions) {
 		pt := &parts[w]
+		last := versions.At(versions.Len() - 1)
+		if k.Kind == kindStorage {
+			pt.slots = append(pt.slots, finalSlotOf{addr: k.Addr, finalSlot: finalSlot{key: k.Slot, value: last.Value.(common.Hash), at: last.Version.TxIndex}})
+			return
+		}
 		i, ok := pt.index[k.Addr]
 		if !ok {
 			i = int32(len(pt.accts))
@@ -551,7 +584,6 @@ func (pr *parRun) diff(mv *blockstm.MVMemory, workers int) *chain.StateDiff {
 			pt.addrs = append(pt.addrs, k.Addr)
 		}
 		f := &pt.accts[i]
-		last := versions.At(versions.Len() - 1)
 		switch k.Kind {
 		case kindExist:
 			f.hasExist, f.exist = true, last.Value.(bool)
@@ -563,46 +595,108 @@ func (pr *parRun) diff(mv *blockstm.MVMemory, workers int) *chain.StateDiff {
 			f.hasCode, f.code = true, last.Value.(codeValue)
 		case kindDestroyed:
 			f.destroyed, f.destroyedAt = true, last.Version.TxIndex
-		case kindStorage:
-			f.storage = append(f.storage, finalSlot{key: k.Slot, value: last.Value.(common.Hash), at: last.Version.TxIndex})
 		}
 	})
+	r := pr.base.r
 	var wg sync.WaitGroup
-	total := 0
 	for w := range parts {
-		total += len(parts[w].accts)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			pt := &parts[w]
-			pt.out = make([]chain.AccountDiff, 0, len(pt.accts))
+			pt.out = make([]accountEntry, 0, len(pt.accts))
 			for i := range pt.accts {
-				if ad, ok := pr.accountDiff(pt.addrs[i], &pt.accts[i]); ok {
-					pt.out = append(pt.out, ad)
+				if e, ok := pr.accountEntry(pt.addrs[i], &pt.accts[i]); ok {
+					pt.out = append(pt.out, e)
 				}
 			}
-			d := chain.StateDiff{Accounts: pt.out}
-			d.Sort()
+			slices.SortFunc(pt.out, func(a, b accountEntry) int { return bytes.Compare(a.Address[:], b.Address[:]) })
+			for _, sl := range pt.slots {
+				// Storage written before the account's last deletion is gone.
+				destroyedAt := -1
+				if _, ver, st := mv.Read(accountKey(kindDestroyed, sl.addr), tasks); st == blockstm.ReadOK {
+					destroyedAt = ver.TxIndex
+				}
+				if sl.at < destroyedAt {
+					continue
+				}
+				var orig common.Hash
+				if destroyedAt < 0 {
+					orig = r.Storage(sl.addr, sl.key)
+				}
+				if sl.value != orig {
+					pt.kept = append(pt.kept, slotDiff{addr: sl.addr, SlotDiff: chain.SlotDiff{Key: sl.key, Value: sl.value}})
+				}
+			}
+			slices.SortFunc(pt.kept, compareSlotDiffs)
 		}()
 	}
 	wg.Wait()
-	// Merge the sorted parts.
+
+	// Merge: accounts in address order, each with its slots in key order.
+	total := 0
+	for w := range parts {
+		total += len(parts[w].out)
+	}
 	d := &chain.StateDiff{Accounts: make([]chain.AccountDiff, 0, total)}
-	heads := make([]int, workers)
-	for {
+	ah, sh := make([]int, workers), make([]int, workers)
+	nextAccount := func() int {
 		best := -1
 		for w := range parts {
-			if heads[w] < len(parts[w].out) && (best < 0 || bytes.Compare(parts[w].out[heads[w]].Address[:], parts[best].out[heads[best]].Address[:]) < 0) {
+			if ah[w] < len(parts[w].out) && (best < 0 || bytes.Compare(parts[w].out[ah[w]].Address[:], parts[best].out[ah[best]].Address[:]) < 0) {
 				best = w
 			}
 		}
-		if best < 0 {
+		return best
+	}
+	nextSlot := func() int {
+		best := -1
+		for w := range parts {
+			if sh[w] < len(parts[w].kept) && (best < 0 || compareSlotDiffs(parts[w].kept[sh[w]], parts[best].kept[sh[best]]) < 0) {
+				best = w
+			}
+		}
+		return best
+	}
+	for {
+		aw, sw := nextAccount(), nextSlot()
+		if aw < 0 && sw < 0 {
 			break
 		}
-		d.Accounts = append(d.Accounts, parts[best].out[heads[best]])
-		heads[best]++
+		var e accountEntry
+		switch {
+		case aw >= 0 && (sw < 0 || bytes.Compare(parts[aw].out[ah[aw]].Address[:], parts[sw].kept[sh[sw]].addr[:]) <= 0):
+			e = parts[aw].out[ah[aw]]
+			ah[aw]++
+		default:
+			// Only slots changed: the account's fields are as before.
+			// (An account with no entry that did not exist before does not
+			// exist now: its slots are dropped with it, as Deleted drops them.)
+			addr := parts[sw].kept[sh[sw]].addr
+			acct, existed := r.Account(addr)
+			e = accountEntry{AccountDiff: chain.AccountDiff{Address: addr, Deleted: !existed, Nonce: acct.Nonce, Balance: acct.Balance, CodeHash: acct.CodeHash}}
+		}
+		for {
+			w := nextSlot()
+			if w < 0 || parts[w].kept[sh[w]].addr != e.Address {
+				break
+			}
+			if !e.Deleted {
+				e.Storage = append(e.Storage, parts[w].kept[sh[w]].SlotDiff)
+			}
+			sh[w]++
+		}
+		if e.changed || (len(e.Storage) > 0 && !e.Deleted) {
+			d.Accounts = append(d.Accounts, e.AccountDiff)
+		}
 	}
 	return d
+}
+
+// finalSlotOf is a written slot with its account.
+type finalSlotOf struct {
+	addr common.Address
+	finalSlot
 }
 
 // finalBalance folds a balance's versions: the last full value (or the
@@ -625,8 +719,9 @@ func (pr *parRun) finalBalance(k *blockstm.Key, versions blockstm.Versions) uint
 	return bal
 }
 
-// accountDiff is one account's entry of the diff, if it has one.
-func (pr *parRun) accountDiff(addr common.Address, f *finalAccount) (chain.AccountDiff, bool) {
+// accountEntry is one account's entry of the diff without its storage, and
+// whether the account has one at all (not when it neither existed nor exists).
+func (pr *parRun) accountEntry(addr common.Address, f *finalAccount) (accountEntry, bool) {
 	r := pr.base.r
 	before, existed := r.Account(addr)
 	if !existed {
@@ -638,9 +733,9 @@ func (pr *parRun) accountDiff(addr common.Address, f *finalAccount) (chain.Accou
 	}
 	if !exists {
 		if existed {
-			return chain.AccountDiff{Address: addr, Deleted: true, StorageReset: true}, true
+			return accountEntry{AccountDiff: chain.AccountDiff{Address: addr, Deleted: true, StorageReset: true}, changed: true}, true
 		}
-		return chain.AccountDiff{}, false
+		return accountEntry{}, false
 	}
 	now := before
 	if f.hasNonce {
@@ -654,7 +749,6 @@ func (pr *parRun) accountDiff(addr common.Address, f *finalAccount) (chain.Accou
 	}
 	reset := f.destroyed && existed
 	ad := chain.AccountDiff{Address: addr, StorageReset: reset, Nonce: now.Nonce, Balance: now.Balance, CodeHash: now.CodeHash}
-	changed := reset || !existed || before != now
 	if now.CodeHash != before.CodeHash {
 		if f.hasCode && f.code.hash == now.CodeHash {
 			ad.Code = f.code.code
@@ -665,17 +759,5 @@ func (pr *parRun) accountDiff(addr common.Address, f *finalAccount) (chain.Accou
 			ad.Code = []byte{}
 		}
 	}
-	for _, sl := range f.storage {
-		if sl.at < f.destroyedAt {
-			continue // written before the account was deleted
-		}
-		var orig common.Hash
-		if !f.destroyed {
-			orig = r.Storage(addr, sl.key)
-		}
-		if sl.value != orig {
-			ad.Storage = append(ad.Storage, chain.SlotDiff{Key: sl.key, Value: sl.value})
-		}
-	}
-	return ad, changed || len(ad.Storage) > 0
+	return accountEntry{AccountDiff: ad, changed: reset || !existed || before != now}, true
 }

@@ -1,6 +1,7 @@
 package exec
 
 import (
+	"encoding/binary"
 	"sync"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -133,29 +134,22 @@ func (p *predictor) predict(txs []Tx, off int, coinbase common.Address) (writes 
 	}
 	// Senders with several transactions, and recipients that send later:
 	// per sender, its transaction count and how many were seen so far.
-	type count struct{ total, seen int32 }
-	senders := make(map[common.Address]*count, n)
-	counts := make([]count, 0, n)
+	senders := newAddrCounts(n)
 	for _, tx := range txs {
-		from := txSender(tx)
-		if c := senders[from]; c != nil {
-			c.total++
-			continue
-		}
-		counts = append(counts, count{total: 1})
-		senders[from] = &counts[len(counts)-1]
+		senders.get(txSender(tx), true).total++
 	}
+	hot := make(map[selector][]blockstm.Key) // per request: one lookup per (contract, selector)
 	p.mu.Lock()
 	for i, tx := range txs {
-		c := senders[txSender(tx)]
+		from := txSender(tx)
+		c := senders.get(from, false)
 		c.seen++
 		if c.total > 1 {
-			from := txSender(tx)
 			note(i, accountKey(kindNonce, from))
 			note(i, accountKey(kindBalance, from))
 		}
 		if to := txTo(tx); to != nil && *to != coinbase {
-			if r := senders[*to]; r != nil && r.total > r.seen {
+			if r := senders.get(*to, false); r != nil && r.total > r.seen {
 				note(i, accountKey(kindBalance, *to))
 			}
 		}
@@ -165,7 +159,12 @@ func (p *predictor) predict(txs []Tx, off int, coinbase common.Address) (writes 
 			}
 		}
 		if s, ok := selectorOf(tx); ok {
-			for _, k := range p.hot(s) {
+			keys, ok := hot[s]
+			if !ok {
+				keys = p.hot(s)
+				hot[s] = keys
+			}
+			for _, k := range keys {
 				note(i, k)
 			}
 		}
@@ -265,4 +264,45 @@ func txAccessList(tx Tx) types.AccessList {
 		return tx.Msg.AccessList
 	}
 	return tx.Tx.AccessList()
+}
+
+// addrCounts counts transactions per address in an open-addressing table
+// sized for the request (a Go map of 10,000 addresses costs milliseconds).
+type addrCounts struct {
+	slots []addrCount
+	shift uint
+}
+
+type addrCount struct {
+	addr        common.Address
+	used        bool
+	total, seen int32
+}
+
+func newAddrCounts(n int) *addrCounts {
+	size, shift := 16, uint(60)
+	for size < 2*n {
+		size, shift = size<<1, shift-1
+	}
+	return &addrCounts{slots: make([]addrCount, size), shift: shift}
+}
+
+// get returns the address's counters, adding them when add is set (nil when
+// absent and not added).
+func (c *addrCounts) get(a common.Address, add bool) *addrCount {
+	h := (binary.LittleEndian.Uint64(a[:8]) ^ binary.LittleEndian.Uint64(a[12:])) * 0x9E3779B97F4A7C15
+	mask := len(c.slots) - 1
+	for i := int(h >> c.shift); ; i = (i + 1) & mask {
+		s := &c.slots[i]
+		if !s.used {
+			if !add {
+				return nil
+			}
+			s.used, s.addr = true, a
+			return s
+		}
+		if s.addr == a {
+			return s
+		}
+	}
 }
