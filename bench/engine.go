@@ -156,6 +156,12 @@ type EngineRun struct {
 	ParallelNoInference EngineTiming `json:"kestrelParallelNoInference"`
 	ParallelProcs1      EngineTiming `json:"kestrelParallelGomaxprocs1"`
 	ParallelProcs2      EngineTiming `json:"kestrelParallelGomaxprocs2"`
+	// ParallelForced and ParallelForcedNoInference run every block through
+	// Block-STM (--exec.mode parallel), with and without inference: where
+	// auto mode runs a contended block sequentially, they show what
+	// inference does to Block-STM's re-executions.
+	ParallelForced            EngineTiming `json:"kestrelParallelForced"`
+	ParallelForcedNoInference EngineTiming `json:"kestrelParallelForcedNoInference"`
 }
 
 // EngineSummary holds medians over runs; ratios are ratios of medians.
@@ -183,6 +189,11 @@ type EngineSummary struct {
 	Procs1TxPerSec float64 `json:"gomaxprocs1TxPerSec"`
 	Procs2TxPerSec float64 `json:"gomaxprocs2TxPerSec"`
 	Speedup1To2    float64 `json:"speedup1To2"`
+	// Block-STM forced on every block, with and without inference.
+	ForcedTxPerSec                float64 `json:"forcedTxPerSec"`
+	ForcedNoInferenceTxPerSec     float64 `json:"forcedNoInferenceTxPerSec"`
+	ForcedReExecutions            float64 `json:"forcedReExecutions"`
+	ForcedReExecutionsNoInference float64 `json:"forcedReExecutionsNoInference"`
 }
 
 // EngineProfile is a CPU profile of one engine on one workload.
@@ -697,6 +708,8 @@ func runEngineWorkload(ctx context.Context, o EngineOptions, kind Kind) (*Engine
 	}
 	parCfg := exec.ParallelConfig{Workers: o.Workers}
 	noInf := exec.ParallelConfig{Workers: o.Workers, NoInference: true}
+	forced := exec.ParallelConfig{Mode: exec.ModeParallel, Workers: o.Workers}
+	forcedNoInf := exec.ParallelConfig{Mode: exec.ModeParallel, Workers: o.Workers, NoInference: true}
 	for run := 1; run <= o.Runs; run++ {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -740,6 +753,8 @@ func runEngineWorkload(ctx context.Context, o EngineOptions, kind Kind) (*Engine
 			{"(c) parallel, no inference", noInf, 0, &er.ParallelNoInference},
 			{"(c) parallel, GOMAXPROCS 1", parCfg, 1, &er.ParallelProcs1},
 			{"(c) parallel, GOMAXPROCS 2", parCfg, 2, &er.ParallelProcs2},
+			{"(c) forced Block-STM", forced, 0, &er.ParallelForced},
+			{"(c) forced Block-STM, no inference", forcedNoInf, 0, &er.ParallelForcedNoInference},
 		} {
 			par, err := runParallel(ctx, in, v.cfg, v.procs, "")
 			if err != nil {
@@ -801,22 +816,28 @@ func summarizeEngine(runs []EngineRun) EngineSummary {
 	}
 	par := func(r *EngineRun) *EngineTiming { return &r.Parallel }
 	noInf := func(r *EngineRun) *EngineTiming { return &r.ParallelNoInference }
+	forced := func(r *EngineRun) *EngineTiming { return &r.ParallelForced }
+	forcedNoInf := func(r *EngineRun) *EngineTiming { return &r.ParallelForcedNoInference }
 	execs := func(c *ParallelCounters) uint64 { return c.Executions }
 	reExecs := func(c *ParallelCounters) uint64 { return c.ReExecutions }
 	s := EngineSummary{
-		GethTxPerSec:                med(func(r *EngineRun) float64 { return r.Geth.TxPerSec }),
-		GethMgasPerSec:              med(func(r *EngineRun) float64 { return r.Geth.MgasPerSec }),
-		SequentialTxPerSec:          med(func(r *EngineRun) float64 { return r.Sequential.TxPerSec }),
-		SequentialMgasPerSec:        med(func(r *EngineRun) float64 { return r.Sequential.MgasPerSec }),
-		ParallelTxPerSec:            med(func(r *EngineRun) float64 { return r.Parallel.TxPerSec }),
-		ParallelMgasPerSec:          med(func(r *EngineRun) float64 { return r.Parallel.MgasPerSec }),
-		ParallelNoInferenceTxPerSec: med(func(r *EngineRun) float64 { return r.ParallelNoInference.TxPerSec }),
-		Executions:                  counter(par, execs),
-		ReExecutions:                counter(par, reExecs),
-		ExecutionsNoInference:       counter(noInf, execs),
-		ReExecutionsNoInference:     counter(noInf, reExecs),
-		Procs1TxPerSec:              med(func(r *EngineRun) float64 { return r.ParallelProcs1.TxPerSec }),
-		Procs2TxPerSec:              med(func(r *EngineRun) float64 { return r.ParallelProcs2.TxPerSec }),
+		GethTxPerSec:                  med(func(r *EngineRun) float64 { return r.Geth.TxPerSec }),
+		GethMgasPerSec:                med(func(r *EngineRun) float64 { return r.Geth.MgasPerSec }),
+		SequentialTxPerSec:            med(func(r *EngineRun) float64 { return r.Sequential.TxPerSec }),
+		SequentialMgasPerSec:          med(func(r *EngineRun) float64 { return r.Sequential.MgasPerSec }),
+		ParallelTxPerSec:              med(func(r *EngineRun) float64 { return r.Parallel.TxPerSec }),
+		ParallelMgasPerSec:            med(func(r *EngineRun) float64 { return r.Parallel.MgasPerSec }),
+		ParallelNoInferenceTxPerSec:   med(func(r *EngineRun) float64 { return r.ParallelNoInference.TxPerSec }),
+		Executions:                    counter(par, execs),
+		ReExecutions:                  counter(par, reExecs),
+		ExecutionsNoInference:         counter(noInf, execs),
+		ReExecutionsNoInference:       counter(noInf, reExecs),
+		Procs1TxPerSec:                med(func(r *EngineRun) float64 { return r.ParallelProcs1.TxPerSec }),
+		Procs2TxPerSec:                med(func(r *EngineRun) float64 { return r.ParallelProcs2.TxPerSec }),
+		ForcedTxPerSec:                med(func(r *EngineRun) float64 { return r.ParallelForced.TxPerSec }),
+		ForcedNoInferenceTxPerSec:     med(func(r *EngineRun) float64 { return r.ParallelForcedNoInference.TxPerSec }),
+		ForcedReExecutions:            counter(forced, reExecs),
+		ForcedReExecutionsNoInference: counter(forcedNoInf, reExecs),
 	}
 	s.ParallelVsGeth = ratio(s.ParallelTxPerSec, s.GethTxPerSec)
 	s.ParallelVsSequential = ratio(s.ParallelTxPerSec, s.SequentialTxPerSec)
@@ -873,6 +894,15 @@ func (r *EngineReport) WriteTable(out io.Writer) {
 		}
 		fmt.Fprintf(tw, "%s\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%.2fx\t%s\t\n", w.Workload, x.ReExecutions, x.ReExecutionsNoInference,
 			x.ParallelNoInferenceTxPerSec, x.Procs1TxPerSec, x.Procs2TxPerSec, x.Speedup1To2, blocks)
+	}
+	tw.Flush()
+	fmt.Fprintln(out)
+	fmt.Fprintln(out, "Block-STM forced on every block (--exec.mode parallel), with and without access-list inference:")
+	tw = tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "workload\tre-exec (SALI)\tre-exec (no SALI)\ttx/s (SALI)\ttx/s (no SALI)\t")
+	for _, w := range r.Workloads {
+		x := w.Median
+		fmt.Fprintf(tw, "%s\t%.0f\t%.0f\t%.0f\t%.0f\t\n", w.Workload, x.ForcedReExecutions, x.ForcedReExecutionsNoInference, x.ForcedTxPerSec, x.ForcedNoInferenceTxPerSec)
 	}
 	tw.Flush()
 	for _, w := range r.Workloads {
