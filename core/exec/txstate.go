@@ -233,8 +233,8 @@ type txState struct {
 	objects    slab[object]
 	journal    []jentry
 	refund     uint64
-	accessList map[common.Address]map[common.Hash]struct{}
-	transient  map[common.Address]map[common.Hash]common.Hash
+	accessList state.AccessList
+	transient  state.Transient
 	logs       []*types.Log
 }
 
@@ -244,7 +244,7 @@ func newTxState(b *base) *txState {
 	return &txState{
 		base:       b,
 		accounts:   make(map[common.Address]*account),
-		accessList: make(map[common.Address]map[common.Hash]struct{}),
+		accessList: make(state.AccessList),
 	}
 }
 
@@ -688,7 +688,7 @@ var nonEmptyStorageRoot = crypto.Keccak256Hash([]byte("kestrel/non-empty-storage
 
 // GetTransientState implements vm.StateDB.
 func (s *txState) GetTransientState(addr common.Address, key common.Hash) common.Hash {
-	return s.transient[addr][key]
+	return s.transient.Get(addr, key)
 }
 
 // SetTransientState implements vm.StateDB.
@@ -698,23 +698,7 @@ func (s *txState) SetTransientState(addr common.Address, key, value common.Hash)
 		return
 	}
 	s.append(jentry{kind: jTransient, acct: s.acct(addr), key: key, prevHash: prev})
-	s.setTransient(addr, key, value)
-}
-
-func (s *txState) setTransient(addr common.Address, key, value common.Hash) {
-	if s.transient == nil {
-		s.transient = make(map[common.Address]map[common.Hash]common.Hash)
-	}
-	m := s.transient[addr]
-	if m == nil {
-		m = make(map[common.Hash]common.Hash)
-		s.transient[addr] = m
-	}
-	if value == (common.Hash{}) {
-		delete(m, key)
-	} else {
-		m[key] = value
-	}
+	s.transient.Set(addr, key, value)
 }
 
 // SelfDestruct implements vm.StateDB.
@@ -757,24 +741,17 @@ func (s *txState) Empty(addr common.Address) bool {
 
 // AddressInAccessList implements vm.StateDB.
 func (s *txState) AddressInAccessList(addr common.Address) bool {
-	_, ok := s.accessList[addr]
-	return ok
+	return s.accessList.ContainsAddress(addr)
 }
 
 // SlotInAccessList implements vm.StateDB.
 func (s *txState) SlotInAccessList(addr common.Address, slot common.Hash) (bool, bool) {
-	slots, ok := s.accessList[addr]
-	if !ok {
-		return false, false
-	}
-	_, slotOK := slots[slot]
-	return true, slotOK
+	return s.accessList.Contains(addr, slot)
 }
 
 // AddAddressToAccessList implements vm.StateDB.
 func (s *txState) AddAddressToAccessList(addr common.Address) {
-	if _, ok := s.accessList[addr]; !ok {
-		s.accessList[addr] = nil
+	if s.accessList.AddAddress(addr) {
 		s.append(jentry{kind: jAccessAccount, acct: s.acct(addr)})
 	}
 }
@@ -782,44 +759,14 @@ func (s *txState) AddAddressToAccessList(addr common.Address) {
 // AddSlotToAccessList implements vm.StateDB.
 func (s *txState) AddSlotToAccessList(addr common.Address, slot common.Hash) {
 	s.AddAddressToAccessList(addr)
-	slots := s.accessList[addr]
-	if _, ok := slots[slot]; ok {
-		return
+	if s.accessList.AddSlot(addr, slot) {
+		s.append(jentry{kind: jAccessSlot, acct: s.acct(addr), key: slot})
 	}
-	if slots == nil {
-		slots = make(map[common.Hash]struct{})
-		s.accessList[addr] = slots
-	}
-	slots[slot] = struct{}{}
-	s.append(jentry{kind: jAccessSlot, acct: s.acct(addr), key: slot})
 }
 
 // Prepare implements vm.StateDB (see state.StateDB.Prepare).
 func (s *txState) Prepare(rules params.Rules, sender, coinbase common.Address, dst *common.Address, precompiles []common.Address, list types.AccessList) {
-	if rules.IsEIP2929 {
-		clear(s.accessList)
-		s.accessList[sender] = nil
-		if dst != nil {
-			s.accessList[*dst] = nil
-		}
-		for _, p := range precompiles {
-			s.accessList[p] = nil
-		}
-		for _, el := range list {
-			if _, ok := s.accessList[el.Address]; !ok {
-				s.accessList[el.Address] = nil
-			}
-			for _, key := range el.StorageKeys {
-				if s.accessList[el.Address] == nil {
-					s.accessList[el.Address] = make(map[common.Hash]struct{})
-				}
-				s.accessList[el.Address][key] = struct{}{}
-			}
-		}
-		if _, ok := s.accessList[coinbase]; rules.IsShanghai && !ok {
-			s.accessList[coinbase] = nil
-		}
-	}
+	s.accessList.Prepare(rules, sender, coinbase, dst, precompiles, list)
 	s.transient = nil
 }
 
@@ -854,7 +801,7 @@ func (s *txState) RevertToSnapshot(id int) {
 		case jRefund:
 			s.refund = e.prevU64
 		case jTransient:
-			s.setTransient(a.addr, e.key, e.prevHash)
+			s.transient.Set(a.addr, e.key, e.prevHash)
 		case jDestruct:
 			a.obj.selfDestructed = false
 		case jAccessAccount:

@@ -83,7 +83,7 @@ func (ch accessSlotAdded) revert(s *StateDB) {
 	delete(s.accessList[ch.account], ch.slot)
 }
 func (ch accessSlotAdded) dirtied() *common.Address { return nil }
-func (ch transientChange) revert(s *StateDB)        { s.setTransient(ch.account, ch.key, ch.prev) }
+func (ch transientChange) revert(s *StateDB)        { s.transient.Set(ch.account, ch.key, ch.prev) }
 func (ch transientChange) dirtied() *common.Address { return nil }
 
 type journal struct {

@@ -86,8 +86,8 @@ type StateDB struct {
 
 	journal    journal
 	refund     uint64
-	accessList map[common.Address]map[common.Hash]struct{}
-	transient  map[common.Address]map[common.Hash]common.Hash
+	accessList AccessList
+	transient  Transient
 	logs       []*types.Log
 	lazy       *LazySlot
 }
@@ -100,7 +100,7 @@ func NewStateDB(r Reader) *StateDB {
 		destructed: make(map[common.Address]struct{}),
 		before:     make(map[common.Address]*Account),
 		journal:    journal{dirties: make(map[common.Address]int)},
-		accessList: make(map[common.Address]map[common.Hash]struct{}),
+		accessList: make(AccessList),
 	}
 }
 
@@ -353,7 +353,7 @@ func (s *StateDB) GetStorageRoot(addr common.Address) common.Hash {
 
 // GetTransientState implements vm.StateDB.
 func (s *StateDB) GetTransientState(addr common.Address, key common.Hash) common.Hash {
-	return s.transient[addr][key]
+	return s.transient.Get(addr, key)
 }
 
 // SetTransientState implements vm.StateDB.
@@ -363,23 +363,7 @@ func (s *StateDB) SetTransientState(addr common.Address, key, value common.Hash)
 		return
 	}
 	s.journal.append(transientChange{account: addr, key: key, prev: prev})
-	s.setTransient(addr, key, value)
-}
-
-func (s *StateDB) setTransient(addr common.Address, key, value common.Hash) {
-	if s.transient == nil {
-		s.transient = make(map[common.Address]map[common.Hash]common.Hash)
-	}
-	m := s.transient[addr]
-	if m == nil {
-		m = make(map[common.Hash]common.Hash)
-		s.transient[addr] = m
-	}
-	if value == (common.Hash{}) {
-		delete(m, key)
-	} else {
-		m[key] = value
-	}
+	s.transient.Set(addr, key, value)
 }
 
 // SelfDestruct implements vm.StateDB.
@@ -415,24 +399,17 @@ func (s *StateDB) Empty(addr common.Address) bool {
 
 // AddressInAccessList implements vm.StateDB.
 func (s *StateDB) AddressInAccessList(addr common.Address) bool {
-	_, ok := s.accessList[addr]
-	return ok
+	return s.accessList.ContainsAddress(addr)
 }
 
 // SlotInAccessList implements vm.StateDB.
 func (s *StateDB) SlotInAccessList(addr common.Address, slot common.Hash) (bool, bool) {
-	slots, ok := s.accessList[addr]
-	if !ok {
-		return false, false
-	}
-	_, slotOK := slots[slot]
-	return true, slotOK
+	return s.accessList.Contains(addr, slot)
 }
 
 // AddAddressToAccessList implements vm.StateDB.
 func (s *StateDB) AddAddressToAccessList(addr common.Address) {
-	if _, ok := s.accessList[addr]; !ok {
-		s.accessList[addr] = nil
+	if s.accessList.AddAddress(addr) {
 		s.journal.append(accessAccountAdded{account: addr})
 	}
 }
@@ -440,48 +417,15 @@ func (s *StateDB) AddAddressToAccessList(addr common.Address) {
 // AddSlotToAccessList implements vm.StateDB.
 func (s *StateDB) AddSlotToAccessList(addr common.Address, slot common.Hash) {
 	s.AddAddressToAccessList(addr)
-	slots := s.accessList[addr]
-	if _, ok := slots[slot]; ok {
-		return
+	if s.accessList.AddSlot(addr, slot) {
+		s.journal.append(accessSlotAdded{account: addr, slot: slot})
 	}
-	if slots == nil {
-		slots = make(map[common.Hash]struct{})
-		s.accessList[addr] = slots
-	}
-	slots[slot] = struct{}{}
-	s.journal.append(accessSlotAdded{account: addr, slot: slot})
 }
 
 // Prepare implements vm.StateDB: it resets the access list and transient storage
 // for a new transaction and warms what EIP-2929, EIP-2930 and EIP-3651 warm.
 func (s *StateDB) Prepare(rules params.Rules, sender, coinbase common.Address, dst *common.Address, precompiles []common.Address, list types.AccessList) {
-	if rules.IsEIP2929 {
-		clear(s.accessList)
-		s.accessList[sender] = nil
-		if dst != nil {
-			s.accessList[*dst] = nil
-		}
-		for _, p := range precompiles {
-			s.accessList[p] = nil
-		}
-		for _, el := range list {
-			if _, ok := s.accessList[el.Address]; !ok {
-				s.accessList[el.Address] = nil
-			}
-			for _, key := range el.StorageKeys {
-				if s.accessList[el.Address] == nil {
-					s.accessList[el.Address] = make(map[common.Hash]struct{})
-				}
-				s.accessList[el.Address][key] = struct{}{}
-			}
-		}
-		// EIP-3651: warm the coinbase. Only add it when absent: assigning nil
-		// would drop the storage keys the transaction's access list warmed for
-		// the coinbase address above (they must stay warm, as in go-ethereum).
-		if _, ok := s.accessList[coinbase]; rules.IsShanghai && !ok {
-			s.accessList[coinbase] = nil
-		}
-	}
+	s.accessList.Prepare(rules, sender, coinbase, dst, precompiles, list)
 	s.transient = nil
 }
 
