@@ -382,24 +382,39 @@ func (out *engineOutput) finish(txs int, elapsed, cpu time.Duration) {
 	}
 }
 
-// engineProfile starts a CPU profile to path ("" profiles nothing) and returns
-// its stop function.
-func engineProfile(path string) (func() error, error) {
-	if path == "" {
-		return func() error { return nil }, nil
+// timed is an engine's timed section: it starts after a GC, with the
+// optional CPU profile running, and measures wall-clock and process CPU time.
+type timed struct {
+	stopProfile func() error
+	cpu0        time.Duration
+	start       time.Time
+}
+
+func startTimed(profile string) (*timed, error) {
+	runtime.GC()
+	t := &timed{stopProfile: func() error { return nil }}
+	if profile != "" {
+		if err := os.MkdirAll(filepath.Dir(profile), 0o755); err != nil {
+			return nil, err
+		}
+		f, err := os.Create(profile)
+		if err != nil {
+			return nil, err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			f.Close()
+			return nil, err
+		}
+		t.stopProfile = func() error { pprof.StopCPUProfile(); return f.Close() }
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return nil, err
-	}
-	f, err := os.Create(path)
-	if err != nil {
-		return nil, err
-	}
-	if err := pprof.StartCPUProfile(f); err != nil {
-		f.Close()
-		return nil, err
-	}
-	return func() error { pprof.StopCPUProfile(); return f.Close() }, nil
+	t.cpu0, t.start = processCPU(), time.Now()
+	return t, nil
+}
+
+// stop ends the section and returns its wall-clock and CPU time.
+func (t *timed) stop() (elapsed, cpu time.Duration, err error) {
+	elapsed, cpu = time.Since(t.start), processCPU()-t.cpu0
+	return elapsed, cpu, t.stopProfile()
 }
 
 // runGeth is engine (a): go-ethereum's block processing on one goroutine. Each
@@ -414,13 +429,10 @@ func runGeth(in *engineInput, profile string, withRoot bool) (*engineOutput, err
 	}
 	sdb := bs.state
 	out := &engineOutput{receipts: make([]*types.Receipt, 0, in.txs), preRoot: bs.root}
-	runtime.GC()
-	stop, err := engineProfile(profile)
+	tm, err := startTimed(profile)
 	if err != nil {
 		return nil, err
 	}
-	cpu0 := processCPU()
-	start := time.Now()
 	for b, block := range in.blocks {
 		env := in.env(b)
 		blockCtx := exec.BlockContext(env)
@@ -442,13 +454,13 @@ func runGeth(in *engineInput, profile string, withRoot bool) (*engineOutput, err
 				}
 			}
 			if err != nil {
-				stop()
+				tm.stop()
 				return nil, fmt.Errorf("geth: block %d tx %d: %w", b+1, i, err)
 			}
 		}
 	}
-	elapsed, cpu := time.Since(start), processCPU()-cpu0
-	if err := stop(); err != nil {
+	elapsed, cpu, err := tm.stop()
+	if err != nil {
 		return nil, err
 	}
 	for i, r := range out.receipts {
@@ -471,26 +483,23 @@ func runKestrel(ctx context.Context, in *engineInput, engine exec.Executor, prof
 	st := state.New()
 	st.Commit(1, in.alloc)
 	out := &engineOutput{results: make([]*exec.Result, 0, len(in.blocks))}
-	runtime.GC()
-	stop, err := engineProfile(profile)
+	tm, err := startTimed(profile)
 	if err != nil {
 		return nil, err
 	}
-	cpu0 := processCPU()
-	start := time.Now()
 	for b, block := range in.blocks {
 		env := in.env(b)
 		parent := fakeHash(env.Block.Number - 1)
 		res, err := engine.Execute(ctx, st.Head(), env, &exec.Request{Txs: block, BeaconRoot: true, ParentHash: &parent})
 		if err != nil {
-			stop()
+			tm.stop()
 			return nil, fmt.Errorf("block %d: %w", b+1, err)
 		}
 		st.Commit(uint64(b+2), res.Diff)
 		out.results = append(out.results, res)
 	}
-	elapsed, cpu := time.Since(start), processCPU()-cpu0
-	if err := stop(); err != nil {
+	elapsed, cpu, err := tm.stop()
+	if err != nil {
 		return nil, err
 	}
 	for b, res := range out.results {
