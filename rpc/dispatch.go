@@ -7,6 +7,7 @@ import (
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
+	"time"
 	"unicode/utf8"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -37,6 +38,8 @@ type request struct {
 
 	// pre holds the outcome of a batched eth_sendRawTransaction (BatchSender).
 	pre *preSent
+
+	code int // JSON-RPC error code of the answer, 0 for a result (for metrics)
 
 	args args // decoded positional parameters (kept here to avoid an allocation)
 }
@@ -114,11 +117,13 @@ func (s *Server) serveBody(ctx context.Context, body []byte, dst []byte) (out []
 		}
 	}()
 	if len(body) > s.cfg.MaxBodyBytes {
-		return s.tooLarge(dst), fasthttp.StatusRequestEntityTooLarge
+		out = s.tooLarge(dst)
+		s.recordBody(CodeInvalidRequest, len(out)-start)
+		return out, fasthttp.StatusRequestEntityTooLarge
 	}
 	body = trimWS(body)
 	if len(body) == 0 {
-		return appendErrorObject(dst, nil, CodeParseError, "empty request body", nil), fasthttp.StatusOK
+		return s.bodyError(dst, CodeParseError, "empty request body"), fasthttp.StatusOK
 	}
 	if !validJSON(body) {
 		var v json.RawMessage
@@ -126,7 +131,7 @@ func (s *Server) serveBody(ctx context.Context, body []byte, dst []byte) (out []
 		if err := json.Unmarshal(body, &v); err != nil {
 			msg = err.Error()
 		}
-		return appendErrorObject(dst, nil, CodeParseError, msg, nil), fasthttp.StatusOK
+		return s.bodyError(dst, CodeParseError, msg), fasthttp.StatusOK
 	}
 	switch body[0] {
 	case '[':
@@ -134,16 +139,24 @@ func (s *Server) serveBody(ctx context.Context, body []byte, dst []byte) (out []
 	case '{':
 		var r request
 		parseRequest(body, &r)
-		return s.exec(ctx, &r, dst), fasthttp.StatusOK
+		return s.serveSingle(ctx, &r, dst), fasthttp.StatusOK // limits.go
 	default:
-		return appendErrorObject(dst, nil, CodeInvalidRequest, "invalid request", nil), fasthttp.StatusOK
+		return s.bodyError(dst, CodeInvalidRequest, "invalid request"), fasthttp.StatusOK
 	}
+}
+
+// bodyError answers a body refused as a whole.
+func (s *Server) bodyError(dst []byte, code int, msg string) []byte {
+	out := appendErrorObject(dst, nil, code, msg, nil)
+	s.recordBody(code, len(out)-len(dst))
+	return out
 }
 
 // exec runs one request and appends its response (nothing for notifications).
 // A panicking handler is answered with CodeInternal.
 func (s *Server) exec(ctx context.Context, r *request, dst []byte) (out []byte) {
 	if r.kind == kindInvalid {
+		r.code = CodeInvalidRequest
 		return appendErrorObject(dst, r.id, CodeInvalidRequest, r.errMsg, nil)
 	}
 	start := len(dst)
@@ -151,6 +164,7 @@ func (s *Server) exec(ctx context.Context, r *request, dst []byte) (out []byte) 
 		if p := recover(); p != nil {
 			s.log.Error("RPC handler panicked", "method", string(r.method), "panic", p, "stack", string(debug.Stack()))
 			out = dst[:start]
+			r.code = CodeInternal
 			if r.kind == kindCall {
 				out = appendErrorObject(out, r.id, CodeInternal, "method handler crashed", nil)
 			}
@@ -165,11 +179,13 @@ func (s *Server) exec(ctx context.Context, r *request, dst []byte) (out []byte) 
 
 func (s *Server) run(ctx context.Context, r *request, dst []byte) []byte {
 	if len(r.method) > maxMethodNameLength {
+		r.code = CodeInvalidRequest
 		return appendErrorObject(dst, r.id, CodeInvalidRequest, "method name too long: "+
 			string(appendUint(nil, uint64(len(r.method))))+" > 2048", nil)
 	}
 	m, ok := methods[string(r.method)]
 	if !ok {
+		r.code = CodeMethodNotFound
 		return appendErrorObject(dst, r.id, CodeMethodNotFound,
 			"the method "+string(r.method)+" does not exist/is not available", nil)
 	}
@@ -195,7 +211,9 @@ func (s *Server) run(ctx context.Context, r *request, dst []byte) []byte {
 		}
 	}
 	if err != nil {
-		return appendError(dst[:start], r.id, err)
+		code, msg, data := errorFields(err)
+		r.code = code
+		return appendErrorObject(dst[:start], r.id, code, msg, data)
 	}
 	return append(dst, '}')
 }
@@ -237,7 +255,7 @@ func (s *Server) serveBatch(ctx context.Context, body []byte, dst []byte) []byte
 	n := 0
 	forEachElem(body, func([]byte) bool { n++; return true })
 	if n == 0 {
-		return appendErrorObject(dst, nil, CodeInvalidRequest, "empty batch", nil)
+		return s.bodyError(dst, CodeInvalidRequest, "empty batch")
 	}
 	if n > s.cfg.MaxBatch {
 		// As go-ethereum: one error, with the id of the first call in the batch.
@@ -252,7 +270,9 @@ func (s *Server) serveBatch(ctx context.Context, body []byte, dst []byte) []byte
 			return true
 		})
 		dst = append(dst, '[')
+		mark := len(dst)
 		dst = appendErrorObject(dst, id, CodeInvalidRequest, "batch too large", nil)
+		s.recordBody(CodeInvalidRequest, len(dst)-mark)
 		return append(dst, ']')
 	}
 	if cap(st.elems) < n {
@@ -267,13 +287,35 @@ func (s *Server) serveBatch(ctx context.Context, body []byte, dst []byte) []byte
 	})
 	reqs := st.elems
 
+	// Limits (limits.go): one slot for the batch, waited for; one more per extra
+	// worker, only when free now. One deadline and one answer budget for all items.
+	var t0 time.Time
+	if s.metrics != nil {
+		t0 = time.Now()
+	}
+	if !s.acquire(ctx) {
+		return s.rejectBatch(reqs, dst, t0)
+	}
+	defer s.release()
+	ctx, cancel := s.requestTimeout(ctx, batchHasSync(reqs))
+	defer cancel()
+	var used atomic.Int64
+
 	if s.batcher != nil {
 		s.preSend(ctx, reqs)
 	}
 
-	workers := min(runtime.GOMAXPROCS(0), n)
+	workers := 1
+	for workers < min(runtime.GOMAXPROCS(0), n) && s.tryAcquire() {
+		workers++
+	}
+	defer func() {
+		for range workers - 1 {
+			s.release()
+		}
+	}()
 	if workers <= 1 {
-		return s.execSequential(ctx, reqs, dst)
+		return s.execSequential(ctx, reqs, dst, &used)
 	}
 
 	if cap(st.spans) < n {
@@ -298,7 +340,7 @@ func (s *Server) serveBatch(ctx context.Context, body []byte, dst []byte) []byte
 					break
 				}
 				startOff := len(buf)
-				buf = s.exec(ctx, &reqs[k], buf)
+				buf = s.call(ctx, &reqs[k], buf, &used)
 				st.spans[k] = span{buf: int32(w), start: int32(startOff), end: int32(len(buf))}
 			}
 			st.bufs[w] = buf
@@ -326,7 +368,7 @@ func (s *Server) serveBatch(ctx context.Context, body []byte, dst []byte) []byte
 	return append(dst, ']')
 }
 
-func (s *Server) execSequential(ctx context.Context, reqs []request, dst []byte) []byte {
+func (s *Server) execSequential(ctx context.Context, reqs []request, dst []byte, used *atomic.Int64) []byte {
 	mark := len(dst)
 	dst = append(dst, '[')
 	wrote := false
@@ -336,7 +378,7 @@ func (s *Server) execSequential(ctx context.Context, reqs []request, dst []byte)
 			dst = append(dst, ',')
 		}
 		afterComma := len(dst)
-		dst = s.exec(ctx, &reqs[k], dst)
+		dst = s.call(ctx, &reqs[k], dst, used)
 		if len(dst) == afterComma {
 			dst = dst[:before] // notification: no entry, drop the comma
 			continue

@@ -14,7 +14,9 @@ const (
 	CodeInvalidParams  = -32602
 	CodeInternal       = -32603 // a handler panicked
 	CodeDefault        = -32000 // backend errors (go-ethereum's default code)
-	CodeLimitExceeded  = -32005 // eth_getLogs block range / result limits
+	CodeTimeout        = -32002 // Config.RequestTimeout passed (go-ethereum's code and message)
+	CodeTooLarge       = -32003 // answer over Config.MaxResponseBytes (go-ethereum's code and message)
+	CodeLimitExceeded  = -32005 // eth_getLogs block range / result limits; too many concurrent requests
 	CodeReverted       = 3      // execution reverted; data holds the revert data
 	CodeTxSyncTimeout  = 4      // EIP-7966: receipt not available in time; data holds the tx hash
 )

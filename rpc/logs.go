@@ -262,8 +262,7 @@ func (s *Server) resolveLogBlock(ctx context.Context, ref BlockRef, head uint64)
 	}
 }
 
-// ethGetLogs: eth_getLogs(filter). Blocks are skipped by their header bloom;
-// matching blocks are read with BlockByRef.
+// ethGetLogs: eth_getLogs(filter).
 func (s *Server) ethGetLogs(ctx context.Context, a *args, dst []byte) ([]byte, error) {
 	raw, err := a.required(0)
 	if err != nil {
@@ -273,38 +272,38 @@ func (s *Server) ethGetLogs(ctx context.Context, a *args, dst []byte) ([]byte, e
 	if err != nil {
 		return dst, err
 	}
+	return s.appendLogs(ctx, f, dst)
+}
+
+// errLogsRange and errLogsMax are eth_getLogs' answers to a query over
+// Config.MaxLogsRange blocks or Config.MaxLogs logs.
+func (s *Server) errLogsRange() *Error {
+	return limitExceeded("query exceeds max block range %d", s.cfg.MaxLogsRange)
+}
+
+func (s *Server) errLogsMax() *Error {
+	return limitExceeded("query exceeds max results %d", s.cfg.MaxLogs)
+}
+
+// logWriter appends matching logs as the elements of a JSON array, at most max
+// of them. full is set when one more log matched than max allows.
+type logWriter struct {
+	dst   []byte
+	count int
+	max   int
+	full  bool
+}
+
+// appendLogs appends the JSON array of the logs matching f, the whole answer of
+// eth_getLogs (and eth_getFilterLogs). Blocks are skipped by their header bloom;
+// matching blocks are read with BlockByRef. On error dst is returned unchanged.
+func (s *Server) appendLogs(ctx context.Context, f *logFilter, dst []byte) ([]byte, error) {
 	start := len(dst)
-	dst = append(dst, '[')
-	count := 0
-	// scan appends the matching logs of one block.
-	scan := func(ref BlockRef) error {
-		b, err := s.b.BlockByRef(ctx, ref)
-		if err != nil {
-			return err
-		}
-		if b == nil || b.Header == nil {
-			return ErrUnknownBlock
-		}
-		for _, r := range b.Receipts {
-			for _, l := range r.Logs {
-				if !f.match(l) {
-					continue
-				}
-				if count == s.cfg.MaxLogs {
-					return limitExceeded("query exceeds max results %d", s.cfg.MaxLogs)
-				}
-				if count > 0 {
-					dst = append(dst, ',')
-				}
-				dst = appendLog(dst, l, b.Sealed)
-				count++
-			}
-		}
-		return nil
-	}
+	w := logWriter{dst: append(dst, '['), max: s.cfg.MaxLogs}
 
 	if f.blockHash != nil {
-		h, _, err := s.b.HeaderByRef(ctx, BlockRef{Tag: TagHash, Hash: *f.blockHash})
+		ref := BlockRef{Tag: TagHash, Hash: *f.blockHash}
+		h, _, err := s.b.HeaderByRef(ctx, ref)
 		if errors.Is(err, ErrUnknownBlock) || (err == nil && h == nil) {
 			return dst[:start], errors.New("unknown block")
 		}
@@ -312,14 +311,14 @@ func (s *Server) ethGetLogs(ctx context.Context, a *args, dst []byte) ([]byte, e
 			return dst[:start], err
 		}
 		if f.bloomMatch(h.Bloom) {
-			if err := scan(BlockRef{Tag: TagHash, Hash: *f.blockHash}); err != nil {
+			if err := s.scanBlockLogs(ctx, f, ref, &w); err != nil {
 				if errors.Is(err, ErrUnknownBlock) {
 					err = errors.New("unknown block")
 				}
 				return dst[:start], err
 			}
 		}
-		return append(dst, ']'), nil
+		return append(w.dst, ']'), nil
 	}
 
 	head := s.b.HeadNumber()
@@ -338,27 +337,65 @@ func (s *Server) ethGetLogs(ctx context.Context, a *args, dst []byte) ([]byte, e
 		return dst[:start], invalidParams("block range extends beyond current head block")
 	}
 	if to-from >= s.cfg.MaxLogsRange {
-		return dst[:start], limitExceeded("query exceeds max block range %d", s.cfg.MaxLogsRange)
+		return dst[:start], s.errLogsRange()
 	}
+	if err := s.scanLogRange(ctx, f, from, to, &w); err != nil {
+		return dst[:start], err
+	}
+	return append(w.dst, ']'), nil
+}
+
+// scanBlockLogs appends the logs of block ref that match f.
+func (s *Server) scanBlockLogs(ctx context.Context, f *logFilter, ref BlockRef, w *logWriter) error {
+	b, err := s.b.BlockByRef(ctx, ref)
+	if err != nil {
+		return err
+	}
+	if b == nil || b.Header == nil {
+		return ErrUnknownBlock
+	}
+	for _, r := range b.Receipts {
+		for _, l := range r.Logs {
+			if !f.match(l) {
+				continue
+			}
+			if w.count == w.max {
+				w.full = true
+				return s.errLogsMax()
+			}
+			if w.count > 0 {
+				w.dst = append(w.dst, ',')
+			}
+			w.dst = appendLog(w.dst, l, b.Sealed)
+			w.count++
+		}
+	}
+	return nil
+}
+
+// scanLogRange appends the logs matching f of the blocks from..to (from <= to),
+// which the caller has checked against Config.MaxLogsRange. Blocks whose header
+// bloom rules them out are not read; when f names a block hash, only that block
+// is read (filters installed with a block hash poll this way).
+func (s *Server) scanLogRange(ctx context.Context, f *logFilter, from, to uint64, w *logWriter) error {
 	for n := from; ; n++ {
 		if n&63 == 0 {
 			if err := ctx.Err(); err != nil {
-				return dst[:start], err
+				return err
 			}
 		}
 		ref := BlockRef{Tag: TagNumber, Number: n}
-		h, _, err := s.b.HeaderByRef(ctx, ref)
+		h, hash, err := s.b.HeaderByRef(ctx, ref)
 		if err != nil {
-			return dst[:start], err
+			return err
 		}
-		if h != nil && f.bloomMatch(h.Bloom) {
-			if err := scan(ref); err != nil {
-				return dst[:start], err
+		if h != nil && (f.blockHash == nil || *f.blockHash == hash) && f.bloomMatch(h.Bloom) {
+			if err := s.scanBlockLogs(ctx, f, ref, w); err != nil {
+				return err
 			}
 		}
 		if n == to {
-			break
+			return nil
 		}
 	}
-	return append(dst, ']'), nil
 }

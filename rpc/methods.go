@@ -295,6 +295,11 @@ func (s *Server) ethGetTransactionByHash(ctx context.Context, a *args, dst []byt
 	if info == nil || info.Tx == nil {
 		return append(dst, jsonNull...), nil
 	}
+	return s.appendTxInfo(ctx, dst, info), nil
+}
+
+// appendTxInfo prints a located transaction as eth_getTransactionByHash does.
+func (s *Server) appendTxInfo(ctx context.Context, dst []byte, info *TxInfo) []byte {
 	var loc txLoc
 	if !info.Pending {
 		loc = txLoc{inBlock: true, number: info.BlockNumber, index: info.Index, baseFee: info.BaseFee}
@@ -309,7 +314,7 @@ func (s *Server) ethGetTransactionByHash(ctx context.Context, a *args, dst []byt
 			}
 		}
 	}
-	return s.appendTx(dst, info.Tx, info.Sender, &loc, nil), nil
+	return s.appendTx(dst, info.Tx, info.Sender, &loc, nil)
 }
 
 // txHeader finds the header of the block holding info's transaction, for its

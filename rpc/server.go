@@ -9,8 +9,16 @@
 // Defaults that differ from go-ethereum: eth_estimateGas estimates against the
 // "pending" block when no block is given (go-ethereum: "latest"); eth_call with
 // state or block overrides is refused with invalid params. Any Content-Type is
-// accepted. GET answers 200 with an empty body (health check); OPTIONS answers
-// CORS pre-flight requests.
+// accepted. GET answers 200 with an empty body (health check), GET /health 200
+// while the process serves and GET /ready 200 or 503 from the backend's
+// Readiness (health.go); OPTIONS answers CORS pre-flight requests. Answers of
+// 1 KiB or more are gzip-compressed for clients that accept it.
+//
+// Limits shared by HTTP and WebSocket (limits.go): requests executing at once
+// (Config.MaxConcurrent, then -32005 after Config.QueueTimeout), a deadline per
+// request or batch (Config.RequestTimeout, -32002 "request timed out") and the
+// answer size (Config.MaxResponseBytes, -32003 "response too large"). Per-method
+// metrics go to Config.Metrics (metrics.go).
 package rpc
 
 import (
@@ -22,9 +30,11 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ethereum/go-ethereum/core/types"
+	"github.com/fasthttp/websocket"
 	"github.com/valyala/fasthttp"
 )
 
@@ -41,8 +51,24 @@ type Server struct {
 	corsAll     bool
 	corsOrigins []string
 
+	// Limits and metrics (limits.go).
+	slots       chan struct{}     // concurrency semaphore of Config.MaxConcurrent
+	metrics     Metricer          // Config.Metrics; nil: none
+	methodNames map[string]string // interned method names, for metric labels
+	// deadline is the request context shared for deadlineSlack.
+	deadline atomic.Pointer[sharedDeadline]
+
 	baseCtx    context.Context
 	cancelBase context.CancelFunc
+
+	filterOnce  sync.Once
+	filterTable *filterSet // eth_newFilter and friends (filters.go)
+
+	// Open WebSocket connections (ws.go).
+	wsMu     sync.Mutex
+	wsConns  int
+	wsWG     sync.WaitGroup
+	wsQueued atomic.Int64 // bytes queued for WebSocket writers, all connections
 
 	mu      sync.Mutex
 	stopped bool
@@ -83,6 +109,7 @@ func NewServer(cfg Config, b Backend, logger *slog.Logger) (*Server, error) {
 		s.corsOrigins = append(s.corsOrigins, strings.ToLower(o))
 	}
 	s.baseCtx, s.cancelBase = context.WithCancel(context.Background())
+	s.initLimits()
 	return s, nil
 }
 
@@ -146,6 +173,14 @@ func (s *Server) Stop(ctx context.Context) error {
 	err := srv.ShutdownWithContext(ctx)
 	// If Serve had not registered the listener yet, Shutdown did not close it.
 	ln.Close()
+	// WebSocket connections are hijacked: Shutdown does not wait for them. The
+	// cancelled base context closes them.
+	wsDone := make(chan struct{})
+	go func() { s.wsWG.Wait(); close(wsDone) }()
+	select {
+	case <-wsDone:
+	case <-ctx.Done():
+	}
 	select {
 	case <-ch:
 	case <-ctx.Done():
@@ -177,6 +212,10 @@ var (
 
 func (s *Server) serveHTTP(ctx *fasthttp.RequestCtx) {
 	s.setCORS(ctx)
+	if ctx.IsGet() && websocket.FastHTTPIsWebSocketUpgrade(ctx) {
+		s.serveWS(ctx) // ws.go
+		return
+	}
 	switch {
 	case ctx.IsPost():
 		body := ctx.PostBody()
@@ -184,13 +223,21 @@ func (s *Server) serveHTTP(ctx *fasthttp.RequestCtx) {
 		buf := ctx.Response.SwapBody(nil)[:0]
 		var status int
 		buf, status = s.serveBody(s.baseCtx, body, buf)
+		buf = compressBody(ctx, buf) // health.go
 		ctx.Response.SwapBody(buf)
 		ctx.SetStatusCode(status)
 		ctx.Response.Header.SetContentTypeBytes(strContentTypeJSON)
 	case ctx.IsGet() || ctx.IsHead():
-		// Health check, as go-ethereum answers an empty GET.
-		ctx.SetStatusCode(fasthttp.StatusOK)
-		ctx.Response.Header.SetContentTypeBytes(strContentTypeJSON)
+		switch string(ctx.Path()) {
+		case "/health":
+			s.serveHealth(ctx) // health.go
+		case "/ready":
+			s.serveReady(ctx)
+		default:
+			// Health check, as go-ethereum answers an empty GET.
+			ctx.SetStatusCode(fasthttp.StatusOK)
+			ctx.Response.Header.SetContentTypeBytes(strContentTypeJSON)
+		}
 	case ctx.IsOptions():
 		ctx.SetStatusCode(fasthttp.StatusNoContent)
 		ctx.Response.Header.Set("Allow", strAllowMethods)
@@ -209,7 +256,9 @@ func (s *Server) errorHandler(ctx *fasthttp.RequestCtx, err error) {
 	ctx.Response.Header.SetContentTypeBytes(strContentTypeJSON)
 	if errors.Is(err, fasthttp.ErrBodyTooLarge) {
 		ctx.SetStatusCode(fasthttp.StatusRequestEntityTooLarge)
-		ctx.SetBody(s.tooLarge(nil))
+		out := s.tooLarge(nil)
+		s.recordBody(CodeInvalidRequest, len(out))
+		ctx.SetBody(out)
 		return
 	}
 	var netErr net.Error
@@ -227,15 +276,26 @@ func (s *Server) tooLarge(dst []byte) []byte {
 	return appendErrorObject(dst, nil, CodeInvalidRequest, msg, nil)
 }
 
+// setCORS sets the CORS headers of an answer, as rs/cors (go-ethereum's CORS
+// handler) does: with a list of origins every answer varies by Origin (allowed
+// or not, and with none), so shared caches key on it; pre-flight answers also
+// vary by the requested method and headers, which are echoed.
 func (s *Server) setCORS(ctx *fasthttp.RequestCtx) {
 	if len(s.corsOrigins) == 0 {
 		return
+	}
+	h := &ctx.Response.Header
+	if !s.corsAll {
+		h.Add("Vary", "Origin")
+	}
+	if ctx.IsOptions() {
+		h.Add("Vary", "Access-Control-Request-Method")
+		h.Add("Vary", "Access-Control-Request-Headers")
 	}
 	origin := ctx.Request.Header.Peek("Origin")
 	if len(origin) == 0 {
 		return
 	}
-	h := &ctx.Response.Header
 	if s.corsAll {
 		h.Set("Access-Control-Allow-Origin", "*")
 	} else {
@@ -244,7 +304,6 @@ func (s *Server) setCORS(ctx *fasthttp.RequestCtx) {
 			return
 		}
 		h.SetBytesV("Access-Control-Allow-Origin", origin)
-		h.Add("Vary", "Origin")
 	}
 	if ctx.IsOptions() {
 		h.Set("Access-Control-Allow-Methods", strAllowMethods)

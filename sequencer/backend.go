@@ -26,7 +26,26 @@ var (
 	_ rpc.Backend           = (*backend)(nil)
 	_ rpc.BatchSender       = (*backend)(nil)
 	_ rpc.BaseFeeCalculator = (*backend)(nil)
+	_ rpc.Readiness         = (*backend)(nil)
 )
+
+// Ready implements rpc.Readiness: the sequencer is ready while its mini-block
+// loop runs, that is from Start until Stop begins or the loop halts on an error.
+func (b *backend) Ready() error {
+	s := b.s
+	if !s.started.Load() {
+		return errors.New("sequencer not started")
+	}
+	select {
+	case <-s.stop:
+		return errors.New("sequencer stopping")
+	default:
+	}
+	if p := s.halted.Load(); p != nil {
+		return fmt.Errorf("sequencer halted: %w", *p)
+	}
+	return nil
+}
 
 // NextBaseFee implements rpc.BaseFeeCalculator with the genesis EIP-1559 parameters.
 func (b *backend) NextBaseFee(parent *types.Header) *big.Int {
@@ -306,9 +325,14 @@ func (b *backend) SendRawTransactions(ctx context.Context, raws [][]byte) ([]com
 			hashes[i] = t.Hash
 		}
 	}
+	added := make([]common.Hash, 0, len(ok))
 	for j, err := range pool.Add(ok) {
 		errs[pos[j]] = err
+		if err == nil {
+			added = append(added, ok[j].Hash)
+		}
 	}
+	b.s.hub.PublishPendingTxs(added)
 	return hashes, errs
 }
 
@@ -325,6 +349,7 @@ func (b *backend) SendRawTransactionSync(ctx context.Context, raw []byte, timeou
 		b.s.waiters.remove(t.Hash, ch)
 		return nil, err
 	}
+	b.s.hub.PublishPendingTxs([]common.Hash{t.Hash})
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
 	select {

@@ -182,6 +182,7 @@ func (s *Sequencer) miniBlock(force bool) error {
 	// Metrics first: a client answered below may read them at once.
 	s.m.RecordMiniBlock(len(mb.Txs), s.open.gasUsed, execTime, syncTime)
 	s.answerWaiters(mb)
+	s.publishMiniBlock(mb)
 	if !s.toSealer(sealEvent{mini: mb}) {
 		return nil
 	}
@@ -204,6 +205,7 @@ func (s *Sequencer) applyMiniBlock(mb *chain.MiniBlock) {
 	ob := s.open
 	s.state.Commit(mb.Index, mb.Diff)
 	s.lastIndex = mb.Index
+	s.miniHead.Store(mb.Index)
 	if ob.miniCount == 0 {
 		ob.firstMini = mb.Index
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/kestrel-l2/kestrel/core/chain"
 	"github.com/kestrel-l2/kestrel/core/state"
+	"github.com/kestrel-l2/kestrel/rpc"
 	"github.com/kestrel-l2/kestrel/store"
 )
 
@@ -163,6 +164,7 @@ func (s *Sequencer) finish(a *blockAcc, firstMini, lastMini uint64) error {
 	}
 	s.index.addSealed(&sealed{header: header, hash: header.Hash(), sig: signed.Signature, firstMini: firstMini,
 		lastMini: lastMini, txs: a.txs, senders: a.senders, receipts: a.stored})
+	s.hub.PublishHead(&rpc.HeadEvent{Header: header, Hash: header.Hash()})
 	s.m.RecordBlock(a.env.Number, len(a.txs), header.GasUsed, time.Since(start))
 	if s.pool != nil {
 		s.m.RecordPool(s.pool.Stats())

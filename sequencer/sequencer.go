@@ -64,12 +64,15 @@ type Sequencer struct {
 	sealAcc    *blockAcc      // the sealer's open block; set by recovery before Start
 	sealErr    atomic.Pointer[error]
 	waiters    *waiters
+	hub        *rpc.Hub      // events for eth_subscribe
+	miniHead   atomic.Uint64 // newest durable mini-block index
 	stop       chan struct{}
 	wg         sync.WaitGroup
 	started    atomic.Bool
 	stopped    atomic.Bool
 	stopOnce   sync.Once
 	fatal      chan error
+	halted     atomic.Pointer[error] // first error passed to fail: the node stopped working
 	stats      loopStats
 }
 
@@ -84,7 +87,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Sequencer, erro
 	}
 	engine := exec.NewParallel(cfg.Exec)
 	s := &Sequencer{cfg: cfg, log: logger, exec: engine, engine: engine, index: newChainIndex(cfg.RecentBlocks),
-		sealEvents: make(chan sealEvent, 1024), waiters: newWaiters(), m: NoopMetrics{}, stop: make(chan struct{}), fatal: make(chan error, 1)}
+		sealEvents: make(chan sealEvent, 1024), waiters: newWaiters(), hub: rpc.NewHub(), m: NoopMetrics{}, stop: make(chan struct{}), fatal: make(chan error, 1)}
 	steps := []struct {
 		name string
 		fn   func(context.Context) error
@@ -94,8 +97,8 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Sequencer, erro
 		{"store", s.initStore},
 		{"chain", s.initChain},
 		{"mempool", s.initMempool},
+		{"metrics", s.initMetrics}, // before rpc, which registers its series
 		{"rpc", s.initRPC},
-		{"metrics", s.initMetrics},
 	}
 	for _, step := range steps {
 		if err := step.fn(ctx); err != nil {
@@ -198,7 +201,11 @@ func (s *Sequencer) initMempool(context.Context) error {
 }
 
 func (s *Sequencer) initRPC(context.Context) error {
-	srv, err := rpc.NewServer(s.cfg.RPC, &backend{s}, s.log.With("component", "rpc"))
+	cfg := s.cfg.RPC
+	if pm, ok := s.m.(*PromMetrics); ok && cfg.Metrics == nil {
+		cfg.Metrics = rpc.NewPromMetrics(pm.registry) // kestrel_rpc_* on --metrics.addr
+	}
+	srv, err := rpc.NewServer(cfg, &backend{s}, s.log.With("component", "rpc"))
 	if err != nil {
 		return err
 	}
@@ -254,6 +261,7 @@ func (s *Sequencer) Stop(ctx context.Context) error {
 		}
 		close(s.stop)
 		s.wg.Wait()
+		s.hub.Close()
 		if s.promM != nil {
 			errs = append(errs, s.promM.stop(ctx))
 		}
@@ -295,6 +303,7 @@ func (s *Sequencer) Genesis() *chain.Genesis { return s.genesis }
 func (s *Sequencer) Signer() common.Address { return s.signer }
 
 func (s *Sequencer) fail(err error) {
+	s.halted.CompareAndSwap(nil, &err)
 	s.log.Error("Sequencer halted", "err", err)
 	select {
 	case s.fatal <- err:

@@ -41,6 +41,17 @@ func sequencerFlags(dataDir string) []cli.Flag {
 		&cli.IntFlag{Name: "rpc.logs-max", Value: rpc.DefaultMaxLogs, Usage: "most logs one eth_getLogs answer may hold", Category: "RPC"},
 		&cli.DurationFlag{Name: "rpc.sync-timeout-max", Value: rpc.DefaultSyncSendMaxTimeout, Usage: "longest eth_sendRawTransactionSync wait", Category: "RPC"},
 		&cli.Uint64Flag{Name: "rpc.tip", Value: d.SuggestedTip, Usage: "priority fee (wei) suggested by eth_maxPriorityFeePerGas", Category: "RPC"},
+		&cli.IntFlag{Name: "rpc.max-concurrent", Value: rpc.DefaultMaxConcurrent, Usage: "most requests executing at once, HTTP and WebSocket together (a batch holds one per goroutine running its items)", Category: "RPC"},
+		&cli.DurationFlag{Name: "rpc.queue-timeout", Value: rpc.DefaultQueueTimeout, Usage: "how long a request waits for a free slot before it is refused (-32005)", Category: "RPC"},
+		&cli.DurationFlag{Name: "rpc.request-timeout", Value: rpc.DefaultRequestTimeout, Usage: "deadline of one request or batch (-32002 past it; eth_sendRawTransactionSync gets at least --rpc.sync-timeout-max + 1s)", Category: "RPC"},
+		&cli.IntFlag{Name: "rpc.max-response", Value: rpc.DefaultMaxResponseBytes, Usage: "largest answer in bytes, a single one or a whole batch (-32003 past it)", Category: "RPC"},
+		&cli.DurationFlag{Name: "rpc.filter-timeout", Value: rpc.DefaultFilterTimeout, Usage: "a filter (eth_newFilter and friends) not polled for this long is removed", Category: "RPC"},
+		&cli.IntFlag{Name: "rpc.max-filters", Value: rpc.DefaultMaxFilters, Usage: "most installed filters, all clients together", Category: "RPC"},
+		&cli.IntFlag{Name: "ws.max-subscriptions", Value: rpc.DefaultWSMaxSubscriptions, Usage: "most subscriptions one WebSocket connection may hold", Category: "WEBSOCKET"},
+		&cli.IntFlag{Name: "ws.max-inflight", Value: rpc.DefaultWSMaxInflight, Usage: "most requests one WebSocket connection may have running at once", Category: "WEBSOCKET"},
+		&cli.IntFlag{Name: "ws.max-conns", Value: rpc.DefaultWSMaxConns, Usage: "most open WebSocket connections", Category: "WEBSOCKET"},
+		&cli.IntFlag{Name: "ws.max-queue", Value: rpc.DefaultWSQueueBytes, Usage: "bytes queued for a slow WebSocket connection before it is closed", Category: "WEBSOCKET"},
+		&cli.DurationFlag{Name: "ws.ping-interval", Value: rpc.DefaultWSPingInterval, Usage: "WebSocket keep-alive ping period (a peer silent for two periods is closed)", Category: "WEBSOCKET"},
 		&cli.Uint64Flag{Name: "mempool.max-tx-size", Value: mp.MaxTxSize, Usage: "largest accepted transaction in bytes", Category: "MEMPOOL"},
 		&cli.IntFlag{Name: "mempool.account-slots", Value: mp.AccountSlots, Usage: "most pooled transactions per sender", Category: "MEMPOOL"},
 		&cli.IntFlag{Name: "mempool.global-slots", Value: mp.GlobalSlots, Usage: "most pooled transactions in all", Category: "MEMPOOL"},
@@ -74,7 +85,11 @@ func sequencerConfig(c *cli.Context) (sequencer.Config, error) {
 	cfg.RPC = rpc.Config{
 		Addr: c.String("http.addr"), MaxBodyBytes: c.Int("http.max-body"), MaxBatch: c.Int("http.max-batch"),
 		CORSOrigins: c.StringSlice("http.cors"), MaxLogsRange: c.Uint64("rpc.logs-range"), MaxLogs: c.Int("rpc.logs-max"),
-		SyncSendMaxTimeout: c.Duration("rpc.sync-timeout-max"),
+		SyncSendMaxTimeout: c.Duration("rpc.sync-timeout-max"), RequestTimeout: c.Duration("rpc.request-timeout"),
+		MaxConcurrent: c.Int("rpc.max-concurrent"), QueueTimeout: c.Duration("rpc.queue-timeout"), MaxResponseBytes: c.Int("rpc.max-response"),
+		FilterTimeout: c.Duration("rpc.filter-timeout"), MaxFilters: c.Int("rpc.max-filters"),
+		WSMaxSubscriptions: c.Int("ws.max-subscriptions"), WSMaxInflight: c.Int("ws.max-inflight"),
+		WSMaxConns: c.Int("ws.max-conns"), WSQueueBytes: c.Int("ws.max-queue"), WSPingInterval: c.Duration("ws.ping-interval"),
 	}
 	cfg.Mempool.MaxTxSize = c.Uint64("mempool.max-tx-size")
 	cfg.Mempool.AccountSlots = c.Int("mempool.account-slots")
