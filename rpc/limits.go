@@ -56,6 +56,10 @@ func (s *Server) initLimits() {
 	if _, noop := m.(NoopMetrics); noop {
 		m = nil
 	}
+	s.wsm = noWSMetrics{}
+	if wm, ok := m.(WSMetricer); ok {
+		s.wsm = wm
+	}
 	if m != nil {
 		s.metrics = m
 		// Interned names: the label of a request is found without allocating.

@@ -25,6 +25,20 @@ type Metricer interface {
 	RecordInFlight(delta int)
 }
 
+// WSMetricer is an optional extension of Metricer for the WebSocket transport.
+type WSMetricer interface {
+	// RecordWSConn adds delta to the open connections.
+	RecordWSConn(delta int)
+	// RecordWSClosed counts a closed connection by reason (a fixed set: peer,
+	// slow_reader, unread_answers, frame_too_large, server_stop, error).
+	RecordWSClosed(reason string)
+	// RecordWSSub adds delta to the live subscriptions of a kind (newHeads,
+	// logs, newPendingTransactions, miniBlocks).
+	RecordWSSub(kind string, delta int)
+	// RecordWSQueued adds delta to the bytes queued for WebSocket writers.
+	RecordWSQueued(delta int)
+}
+
 // MethodUnknown is the method label of requests naming no registered method
 // (and of invalid ones), so that clients cannot create label values.
 const MethodUnknown = "unknown"
@@ -80,6 +94,10 @@ type PromMetrics struct {
 	errors   *prometheus.CounterVec
 	inFlight prometheus.Gauge
 	size     prometheus.Histogram
+	wsConns  prometheus.Gauge
+	wsClosed *prometheus.CounterVec
+	wsSubs   *prometheus.GaugeVec
+	wsQueued prometheus.Gauge
 	// byMethod holds each method's series, created up front: read-only after
 	// NewPromMetrics, so lookups need no lock.
 	byMethod map[string]*methodSeries
@@ -113,6 +131,14 @@ func NewPromMetrics(reg prometheus.Registerer) *PromMetrics {
 		size: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Subsystem: sub, Name: "response_size_bytes",
 			Help: "Size of JSON-RPC answer objects (before compression).", Buckets: prometheus.ExponentialBuckets(64, 4, 11)}),
 		byMethod: make(map[string]*methodSeries, len(methods)+1),
+		wsConns: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "ws_connections",
+			Help: "Open WebSocket connections."}),
+		wsClosed: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "ws_closed_total",
+			Help: "Closed WebSocket connections by reason (peer, slow_reader, unread_answers, frame_too_large, server_stop, error)."}, []string{"reason"}),
+		wsSubs: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "ws_subscriptions",
+			Help: "Live eth_subscribe subscriptions by kind."}, []string{"kind"}),
+		wsQueued: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "ws_queued_bytes",
+			Help: "Answer and notification bytes queued for WebSocket writers."}),
 	}
 	add := func(name string) {
 		ms := &methodSeries{
@@ -127,7 +153,7 @@ func NewPromMetrics(reg prometheus.Registerer) *PromMetrics {
 	}
 	add(MethodUnknown)
 	if reg != nil {
-		reg.MustRegister(requests, errs, latency, bytes, m.inFlight, m.size)
+		reg.MustRegister(requests, errs, latency, bytes, m.inFlight, m.size, m.wsConns, m.wsClosed, m.wsSubs, m.wsQueued)
 	}
 	return m
 }
@@ -150,3 +176,24 @@ func (m *PromMetrics) RecordRequest(method string, code int, elapsed time.Durati
 
 // RecordInFlight implements Metricer.
 func (m *PromMetrics) RecordInFlight(delta int) { m.inFlight.Add(float64(delta)) }
+
+// RecordWSConn implements WSMetricer.
+func (m *PromMetrics) RecordWSConn(delta int) { m.wsConns.Add(float64(delta)) }
+
+// RecordWSClosed implements WSMetricer.
+func (m *PromMetrics) RecordWSClosed(reason string) { m.wsClosed.WithLabelValues(reason).Inc() }
+
+// RecordWSSub implements WSMetricer.
+func (m *PromMetrics) RecordWSSub(kind string, delta int) {
+	m.wsSubs.WithLabelValues(kind).Add(float64(delta))
+}
+
+// RecordWSQueued implements WSMetricer.
+func (m *PromMetrics) RecordWSQueued(delta int) { m.wsQueued.Add(float64(delta)) }
+
+type noWSMetrics struct{}
+
+func (noWSMetrics) RecordWSConn(int)        {}
+func (noWSMetrics) RecordWSClosed(string)   {}
+func (noWSMetrics) RecordWSSub(string, int) {}
+func (noWSMetrics) RecordWSQueued(int)      {}

@@ -69,6 +69,7 @@ type Server struct {
 	wsConns  int
 	wsWG     sync.WaitGroup
 	wsQueued atomic.Int64 // bytes queued for WebSocket writers, all connections
+	wsm      WSMetricer   // Config.Metrics when it implements WSMetricer; else a no-op
 
 	mu      sync.Mutex
 	stopped bool

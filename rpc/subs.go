@@ -49,6 +49,19 @@ const (
 	subMinis
 )
 
+func (k subKind) String() string {
+	switch k {
+	case subHeads:
+		return "newHeads"
+	case subLogs:
+		return "logs"
+	case subPending:
+		return "newPendingTransactions"
+	default:
+		return "miniBlocks"
+	}
+}
+
 type subscription struct {
 	id     string
 	kind   subKind

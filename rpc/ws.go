@@ -84,8 +84,10 @@ func (s *Server) serveWS(ctx *fasthttp.RequestCtx) {
 		s.wsMu.Lock()
 		s.wsConns--
 		s.wsMu.Unlock()
+		s.wsm.RecordWSConn(-1)
 		s.wsWG.Done()
 	}
+	s.wsm.RecordWSConn(1)
 	remote := ctx.RemoteAddr().String()
 	err := s.wsUpgrader().Upgrade(ctx, func(c *websocket.Conn) {
 		defer release()
@@ -122,7 +124,8 @@ type wsConn struct {
 	signal chan struct{} // cap 1: wakes the writer
 	space  chan struct{} // closed and replaced when the writer took the queue
 	closed bool
-	reason string
+	reason string // for the log
+	label  string // for metrics: a fixed set of reasons
 	subs   map[string]*subscription
 }
 
@@ -147,12 +150,13 @@ func (w *wsConn) serve() {
 		w.writeLoop()
 	}()
 	w.readLoop()
-	w.close("")
+	w.close("peer", "")
 	w.wg.Wait()
 	<-writerDone
 	w.mu.Lock()
-	reason := w.reason
+	reason, label := w.reason, w.label
 	w.mu.Unlock()
+	w.s.wsm.RecordWSClosed(label)
 	w.s.log.Debug("WebSocket connection closed", "remote", w.remote, "reason", reason)
 }
 
@@ -167,12 +171,12 @@ func (w *wsConn) readLoop() {
 		if err != nil {
 			switch {
 			case errors.Is(err, websocket.ErrReadLimit):
-				w.closeWith(websocket.CloseMessageTooBig, "message larger than "+
+				w.closeWith(websocket.CloseMessageTooBig, "frame_too_large", "message larger than "+
 					string(appendUint(nil, uint64(cfg.MaxBodyBytes)))+" bytes")
 			case websocket.IsCloseError(err, websocket.CloseNormalClosure, websocket.CloseGoingAway, websocket.CloseNoStatusReceived):
-				w.close("closed by peer")
+				w.close("peer", "closed by peer")
 			default:
-				w.close(err.Error())
+				w.close("error", err.Error())
 			}
 			return
 		}
@@ -254,6 +258,7 @@ func (w *wsConn) enqueue(m wsMsg, wait bool) error {
 			w.queue = append(w.queue, m)
 			w.queued += n
 			w.s.wsQueued.Add(int64(n))
+			w.s.wsm.RecordWSQueued(n)
 			w.mu.Unlock()
 			select {
 			case w.signal <- struct{}{}:
@@ -264,7 +269,7 @@ func (w *wsConn) enqueue(m wsMsg, wait bool) error {
 		space := w.space
 		w.mu.Unlock()
 		if !wait {
-			w.closeWith(websocket.ClosePolicyViolation, "client does not read its answers")
+			w.closeWith(websocket.ClosePolicyViolation, "unread_answers", "client does not read its answers")
 			return errConnClosed
 		}
 		select {
@@ -284,12 +289,12 @@ func (w *wsConn) writeLoop() {
 		case <-w.signal:
 		case <-ping.C:
 			if err := w.c.WriteControl(websocket.PingMessage, nil, time.Now().Add(w.s.cfg.WriteTimeout)); err != nil {
-				w.close("ping: " + err.Error())
+				w.close("slow_reader", "ping: "+err.Error())
 				return
 			}
 			continue
 		case <-w.ctx.Done():
-			w.close("server stopping")
+			w.close("server_stop", "server stopping")
 			return
 		}
 		w.mu.Lock()
@@ -297,7 +302,7 @@ func (w *wsConn) writeLoop() {
 		w.mu.Unlock()
 		for i, m := range batch {
 			if err := w.write(m); err != nil {
-				w.close("write: " + err.Error())
+				w.close("slow_reader", "write: "+err.Error())
 				return
 			}
 			w.mu.Lock()
@@ -307,6 +312,7 @@ func (w *wsConn) writeLoop() {
 			}
 			w.queued -= m.size()
 			w.s.wsQueued.Add(-int64(m.size()))
+			w.s.wsm.RecordWSQueued(-m.size())
 			if w.queued < w.s.cfg.WSQueueBytes/2 || i == len(batch)-1 {
 				close(w.space)
 				w.space = make(chan struct{})
@@ -337,22 +343,23 @@ func (w *wsConn) write(m wsMsg) error {
 }
 
 // closeWith sends a close frame with a reason, then closes.
-func (w *wsConn) closeWith(code int, reason string) {
+func (w *wsConn) closeWith(code int, label, reason string) {
 	_ = w.c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(time.Second))
-	w.close(reason)
+	w.close(label, reason)
 }
 
 // close ends the connection once: requests and subscriptions are cancelled and
 // the reader and writer stop.
-func (w *wsConn) close(reason string) {
+func (w *wsConn) close(label, reason string) {
 	w.mu.Lock()
 	if w.closed {
 		w.mu.Unlock()
 		return
 	}
 	w.closed = true
-	w.reason = reason
+	w.reason, w.label = reason, label
 	w.s.wsQueued.Add(-int64(w.queued))
+	w.s.wsm.RecordWSQueued(-w.queued)
 	w.queue, w.queued = nil, 0
 	close(w.space)
 	w.mu.Unlock()
@@ -374,6 +381,7 @@ func (w *wsConn) addSub(sub *subscription) error {
 		return limitExceeded("too many subscriptions on this connection (max %d)", w.s.cfg.WSMaxSubscriptions)
 	}
 	w.subs[sub.id] = sub
+	w.s.wsm.RecordWSSub(sub.kind.String(), 1)
 	return nil
 }
 
@@ -384,6 +392,7 @@ func (w *wsConn) removeSub(id string) bool {
 	w.mu.Unlock()
 	if ok {
 		sub.cancel()
+		w.s.wsm.RecordWSSub(sub.kind.String(), -1)
 	}
 	return ok
 }

@@ -18,6 +18,7 @@ import (
 	gethrpc "github.com/ethereum/go-ethereum/rpc"
 	"github.com/fasthttp/websocket"
 	"github.com/holiman/uint256"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/kestrel-l2/kestrel/core/chain"
 )
@@ -557,5 +558,40 @@ func TestWSStopClosesConnections(t *testing.T) {
 	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
 	if _, _, err := c.ReadMessage(); err == nil {
 		t.Fatal("connection still open after Stop")
+	}
+}
+
+func TestWSMetrics(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	f := newEventFake(t)
+	s := startWSServer(t, f, Config{Metrics: NewPromMetrics(reg), MaxBodyBytes: 1024})
+	c := dialWS(t, s)
+	subscribe(t, c, `["miniBlocks"]`)
+	subscribe(t, c, `["newHeads"]`)
+	out := scrape(t, reg)
+	for _, want := range []string{
+		"kestrel_rpc_ws_connections 1",
+		`kestrel_rpc_ws_subscriptions{kind="miniBlocks"} 1`,
+		`kestrel_rpc_ws_subscriptions{kind="newHeads"} 1`,
+		`kestrel_rpc_requests_total{method="eth_subscribe"} 2`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+	// An oversized frame closes the connection: counted by reason.
+	_ = c.WriteMessage(websocket.TextMessage, []byte(strings.Repeat(" ", 2048)))
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		out = scrape(t, reg)
+		if strings.Contains(out, `kestrel_rpc_ws_closed_total{reason="frame_too_large"} 1`) &&
+			strings.Contains(out, "kestrel_rpc_ws_connections 0") &&
+			strings.Contains(out, `kestrel_rpc_ws_subscriptions{kind="miniBlocks"} 0`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after the oversized frame:\n%s", out)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

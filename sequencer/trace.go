@@ -1,0 +1,385 @@
+package sequencer
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/big"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/core"
+	"github.com/ethereum/go-ethereum/core/tracing"
+	"github.com/ethereum/go-ethereum/core/types"
+	"github.com/ethereum/go-ethereum/core/vm"
+	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/ethereum/go-ethereum/eth/tracers"
+	"github.com/ethereum/go-ethereum/eth/tracers/logger"
+	"github.com/ethereum/go-ethereum/params"
+	"github.com/holiman/uint256"
+
+	// The native tracers (callTracer, prestateTracer, ...) register themselves
+	// in tracers.DefaultDirectory. JavaScript tracers are left out on purpose.
+	_ "github.com/ethereum/go-ethereum/eth/tracers/native"
+
+	"github.com/kestrel-l2/kestrel/core/chain"
+	"github.com/kestrel-l2/kestrel/core/exec"
+	"github.com/kestrel-l2/kestrel/core/state"
+	"github.com/kestrel-l2/kestrel/rpc"
+	"github.com/kestrel-l2/kestrel/store"
+)
+
+var _ rpc.Tracer = (*backend)(nil)
+
+// TraceTransaction implements rpc.Tracer. It rebuilds the state the transaction
+// saw: the parent block's state (from the Merkle tries, as long as its root is
+// retained), then the block's mini-blocks up to the transaction's as the loop ran
+// them (the EIP-4788 and EIP-2935 system calls where the mini-blocks record them,
+// the EIP-2935 slot served lazily before that, then the transactions), each
+// replayed receipt checked against the stored one. The transaction itself runs
+// with the tracer attached, as go-ethereum's traceTx does.
+func (b *backend) TraceTransaction(ctx context.Context, hash common.Hash, cfg *rpc.TraceConfig) (json.RawMessage, error) {
+	s := b.s
+	if cfg == nil {
+		cfg = new(rpc.TraceConfig)
+	}
+	n, idx, found, err := s.locate(hash)
+	if err != nil {
+		return nil, err
+	}
+	if !found {
+		return nil, rpc.ErrTxNotFound
+	}
+	if n == 0 {
+		return nil, errors.New("genesis is not traceable")
+	}
+	st := s.store
+	if st == nil {
+		return nil, errors.New("store closed")
+	}
+	mini, pos, err := st.TxLocation(hash)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, rpc.ErrTxNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	target, err := st.MiniBlock(mini)
+	if err != nil {
+		return nil, err
+	}
+	if target.Env.Number != n || int(pos) >= len(target.Txs) || target.Txs[pos].Hash() != hash || uint64(target.IndexInBlock) >= mini {
+		return nil, fmt.Errorf("transaction %s: index points at mini-block %d position %d of block %d, expected block %d", hash, mini, pos, target.Env.Number, n)
+	}
+	var blockHash common.Hash
+	if n <= s.index.headNumber() {
+		if _, blockHash, err = b.HeaderByRef(ctx, rpc.BlockRef{Tag: rpc.TagNumber, Number: n}); err != nil {
+			return nil, err
+		}
+	}
+	// The open block's parent may still be sealing: its state root comes soon.
+	if err := s.waitHead(ctx, n-1); err != nil {
+		return nil, err
+	}
+	r, _, release, err := s.reader(rpc.BlockRef{Tag: rpc.TagNumber, Number: n - 1})
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+
+	blockCtx := exec.BlockContext(s.execEnv(target.Env))
+	sdb := state.NewStateDB(r)
+	sdb.SetLazySlot(parentSlot(n, func() common.Hash { return s.getHash(n - 1) }))
+	evm := vm.NewEVM(blockCtx, sdb, s.chainCf, vm.Config{})
+	gp := core.NewGasPool(target.Env.GasLimit)
+	var cumulative uint64
+	var logs uint
+	txIndex := 0
+	first := mini - uint64(target.IndexInBlock)
+	for i := first; i <= mini; i++ {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		mb := target
+		if i != mini {
+			if mb, err = st.MiniBlock(i); err != nil {
+				return nil, err
+			}
+			if mb.Env.Number != n {
+				return nil, fmt.Errorf("mini-block %d belongs to block %d, expected %d", i, mb.Env.Number, n)
+			}
+		}
+		req := &exec.Request{BeaconRoot: mb.BeaconRootCall}
+		if mb.ParentHashCall {
+			h := mb.ParentHash
+			req.ParentHash = &h
+		}
+		if err := exec.SystemCalls(evm, sdb, req); err != nil {
+			return nil, fmt.Errorf("replay of mini-block %d: %w", i, err)
+		}
+		end := len(mb.Txs)
+		if i == mini {
+			end = int(pos)
+		}
+		if len(mb.Senders) < end || len(mb.Receipts) < end {
+			return nil, fmt.Errorf("mini-block %d: %d transactions, %d senders, %d receipts", i, len(mb.Txs), len(mb.Senders), len(mb.Receipts))
+		}
+		for j := 0; j < end; j++ {
+			rcpt, err := exec.ApplyTx(evm, sdb, gp, exec.Tx{Tx: mb.Txs[j], Sender: mb.Senders[j]}, target.Env.BaseFee, cumulative)
+			if err != nil {
+				return nil, fmt.Errorf("replay of transaction %d of block %d: %w", txIndex, n, err)
+			}
+			if want := mb.Receipts[j]; rcpt.GasUsed != want.GasUsed || rcpt.Status != want.Status {
+				return nil, fmt.Errorf("replay of transaction %d of block %d diverged: gas used %d status %d, receipt has %d status %d",
+					txIndex, n, rcpt.GasUsed, rcpt.Status, want.GasUsed, want.Status)
+			}
+			cumulative = rcpt.CumulativeGasUsed
+			logs += uint(len(rcpt.Logs))
+			txIndex++
+		}
+	}
+	if txIndex != idx || len(target.Senders) <= int(pos) || len(target.Receipts) <= int(pos) {
+		return nil, fmt.Errorf("transaction %s: replayed %d transactions before it, index says %d", hash, txIndex, idx)
+	}
+	tt := &txTrace{
+		cfg: cfg, tx: target.Txs[pos], sender: target.Senders[pos], want: target.Receipts[pos], sdb: sdb, blockCtx: blockCtx,
+		txctx:      &tracers.Context{BlockHash: blockHash, BlockNumber: new(big.Int).SetUint64(n), TxIndex: idx, TxHash: hash},
+		cumulative: cumulative, logBase: logs,
+	}
+	return s.traceTx(ctx, tt)
+}
+
+// waitHead waits until block n is sealed.
+func (s *Sequencer) waitHead(ctx context.Context, n uint64) error {
+	c := s.index
+	for {
+		c.mu.RLock()
+		head, ch := c.head, c.sealedCh
+		c.mu.RUnlock()
+		if head >= n {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-s.stop:
+			return errors.New("sequencer stopping")
+		}
+	}
+}
+
+// txTrace is the transaction to trace and the state it runs on.
+type txTrace struct {
+	cfg        *rpc.TraceConfig
+	tx         *types.Transaction
+	sender     common.Address
+	want       *chain.Receipt
+	sdb        *state.StateDB
+	blockCtx   vm.BlockContext
+	txctx      *tracers.Context
+	cumulative uint64 // block gas used before the transaction
+	logBase    uint   // logs of the block before the transaction
+}
+
+// traceTx runs the transaction with the tracer attached, as go-ethereum's
+// API.traceTx does: the struct logger unless a tracer is named, a fresh EVM with
+// NoBaseFee, the timeout stopping the tracer and cancelling the EVM. A panic in a
+// tracer (some misbehave on odd configurations) becomes an error.
+func (s *Sequencer) traceTx(ctx context.Context, t *txTrace) (out json.RawMessage, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			out, err = nil, fmt.Errorf("tracing failed: tracer panicked: %v", p)
+		}
+	}()
+	var tracer *tracers.Tracer
+	if t.cfg.Tracer == nil {
+		l := logger.NewStructLogger(t.cfg.Config)
+		tracer = &tracers.Tracer{Hooks: l.Hooks(), GetResult: l.GetResult, Stop: l.Stop}
+	} else {
+		if tracer, err = newTracer(*t.cfg.Tracer, t.txctx, t.cfg.TracerConfig, s.chainCf); err != nil {
+			return nil, err
+		}
+	}
+	timeout, err := t.cfg.TraceTimeout()
+	if err != nil {
+		return nil, err
+	}
+	hooked := &hookedState{StateDB: t.sdb, hooks: tracer.Hooks, txHash: t.tx.Hash(), txIndex: uint(t.txctx.TxIndex),
+		logIndex: t.logBase, snaps: make(map[int]uint)}
+	if hooked.hooks == nil {
+		hooked.hooks = new(tracing.Hooks)
+	}
+	evm := vm.NewEVM(t.blockCtx, hooked, s.chainCf, vm.Config{Tracer: tracer.Hooks, NoBaseFee: true})
+	deadline, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	go func() {
+		<-deadline.Done()
+		if errors.Is(deadline.Err(), context.DeadlineExceeded) {
+			tracer.Stop(errors.New("execution timeout"))
+			evm.Cancel()
+		}
+	}()
+
+	msg := exec.Message(t.tx, t.sender, t.blockCtx.BaseFee)
+	receipt, err := s.applyTraced(evm, hooked, msg, t)
+	if err != nil {
+		return nil, fmt.Errorf("tracing failed: %w", err)
+	}
+	if receipt.GasUsed != t.want.GasUsed || receipt.Status != t.want.Status {
+		return nil, fmt.Errorf("traced execution diverged from the receipt: gas used %d status %d, receipt has %d status %d",
+			receipt.GasUsed, receipt.Status, t.want.GasUsed, t.want.Status)
+	}
+	return tracer.GetResult()
+}
+
+// applyTraced is go-ethereum's ApplyTransactionWithEVM on Kestrel's StateDB: the
+// tracer's OnTxStart and OnTxEnd around the message, the state finalised before
+// OnTxEnd, a receipt with what tracers read of it.
+func (s *Sequencer) applyTraced(evm *vm.EVM, hooked *hookedState, msg *core.Message, t *txTrace) (receipt *types.Receipt, err error) {
+	if hooks := evm.Config.Tracer; hooks != nil {
+		if hooks.OnTxStart != nil {
+			hooks.OnTxStart(evm.GetVMContext(), t.tx, msg.From)
+		}
+		if hooks.OnTxEnd != nil {
+			defer func() { hooks.OnTxEnd(receipt, err) }()
+		}
+	}
+	res, err := core.ApplyMessage(evm, msg, core.NewGasPool(msg.GasLimit))
+	if err != nil {
+		return nil, err
+	}
+	hooked.Finalise(evm.ChainConfig().IsEIP158(evm.Context.BlockNumber))
+	receipt = &types.Receipt{Type: t.tx.Type(), Status: types.ReceiptStatusSuccessful, CumulativeGasUsed: t.cumulative + res.UsedGas,
+		GasUsed: res.UsedGas, TxHash: t.tx.Hash(), BlockHash: t.txctx.BlockHash, BlockNumber: t.txctx.BlockNumber,
+		TransactionIndex: uint(t.txctx.TxIndex), Logs: t.sdb.TakeLogs()}
+	if res.Failed() {
+		receipt.Status = types.ReceiptStatusFailed
+	}
+	if t.tx.To() == nil {
+		receipt.ContractAddress = crypto.CreateAddress(msg.From, t.tx.Nonce())
+	}
+	receipt.Bloom = types.CreateBloom(receipt)
+	return receipt, nil
+}
+
+// newTracer builds a named native tracer. go-ethereum hands names it does not
+// know to its JavaScript evaluator, which Kestrel does not include (the
+// directory would call a nil evaluator): such names, also inside a muxTracer's
+// configuration, are answered with an error instead.
+func newTracer(name string, txctx *tracers.Context, cfg json.RawMessage, chainCfg *params.ChainConfig) (*tracers.Tracer, error) {
+	if err := checkTracerName(name, cfg, 0); err != nil {
+		return nil, err
+	}
+	return tracers.DefaultDirectory.New(name, txctx, cfg, chainCfg)
+}
+
+func checkTracerName(name string, cfg json.RawMessage, depth int) error {
+	if tracers.DefaultDirectory.IsJS(name) {
+		return fmt.Errorf("tracer %q not found (JavaScript tracers are not supported)", name)
+	}
+	if name != "muxTracer" || depth > 8 {
+		return nil
+	}
+	var inner map[string]json.RawMessage
+	if err := json.Unmarshal(cfg, &inner); err != nil {
+		return nil // the mux tracer reports its own decoding error
+	}
+	for k, v := range inner {
+		if len(v) == 0 {
+			v = json.RawMessage("{}")
+		}
+		if err := checkTracerName(k, v, depth+1); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// hookedState is go-ethereum's state.NewHookedState for Kestrel's StateDB: it
+// reports balance, nonce, code, storage changes and logs to the tracer's hooks,
+// and numbers logs within the block as go-ethereum's StateDB does (the callTracer
+// prints that index). Reverted logs give their index back: Snapshot remembers
+// the log count of each journal position. It does not report the changes
+// Finalise makes to self-destructed accounts (no RPC tracer reads them).
+type hookedState struct {
+	*state.StateDB
+	hooks    *tracing.Hooks
+	txHash   common.Hash
+	txIndex  uint
+	logIndex uint
+	snaps    map[int]uint
+}
+
+func (h *hookedState) Snapshot() int {
+	id := h.StateDB.Snapshot()
+	h.snaps[id] = h.logIndex
+	return id
+}
+
+func (h *hookedState) RevertToSnapshot(id int) {
+	h.StateDB.RevertToSnapshot(id)
+	if n, ok := h.snaps[id]; ok {
+		h.logIndex = n
+	}
+}
+
+func (h *hookedState) AddLog(l *types.Log) {
+	l.TxHash, l.TxIndex, l.Index = h.txHash, h.txIndex, h.logIndex
+	h.logIndex++
+	h.StateDB.AddLog(l)
+	if h.hooks.OnLog != nil {
+		h.hooks.OnLog(l)
+	}
+}
+
+func (h *hookedState) SubBalance(addr common.Address, amount *uint256.Int, reason tracing.BalanceChangeReason) uint256.Int {
+	prev := h.StateDB.SubBalance(addr, amount, reason)
+	if h.hooks.OnBalanceChange != nil && !amount.IsZero() {
+		next := new(uint256.Int).Sub(&prev, amount)
+		h.hooks.OnBalanceChange(addr, prev.ToBig(), next.ToBig(), reason)
+	}
+	return prev
+}
+
+func (h *hookedState) AddBalance(addr common.Address, amount *uint256.Int, reason tracing.BalanceChangeReason) uint256.Int {
+	prev := h.StateDB.AddBalance(addr, amount, reason)
+	if h.hooks.OnBalanceChange != nil && !amount.IsZero() {
+		next := new(uint256.Int).Add(&prev, amount)
+		h.hooks.OnBalanceChange(addr, prev.ToBig(), next.ToBig(), reason)
+	}
+	return prev
+}
+
+func (h *hookedState) SetNonce(addr common.Address, nonce uint64, reason tracing.NonceChangeReason) {
+	prev := h.StateDB.GetNonce(addr)
+	h.StateDB.SetNonce(addr, nonce, reason)
+	if h.hooks.OnNonceChangeV2 != nil {
+		h.hooks.OnNonceChangeV2(addr, prev, nonce, reason)
+	} else if h.hooks.OnNonceChange != nil {
+		h.hooks.OnNonceChange(addr, prev, nonce)
+	}
+}
+
+func (h *hookedState) SetCode(addr common.Address, code []byte, reason tracing.CodeChangeReason) []byte {
+	prev := h.StateDB.SetCode(addr, code, reason)
+	if h.hooks.OnCodeChangeV2 != nil || h.hooks.OnCodeChange != nil {
+		prevHash, codeHash := crypto.Keccak256Hash(prev), crypto.Keccak256Hash(code)
+		if prevHash != codeHash {
+			if h.hooks.OnCodeChangeV2 != nil {
+				h.hooks.OnCodeChangeV2(addr, prevHash, prev, codeHash, code, reason)
+			} else {
+				h.hooks.OnCodeChange(addr, prevHash, prev, codeHash, code)
+			}
+		}
+	}
+	return prev
+}
+
+func (h *hookedState) SetState(addr common.Address, key, value common.Hash) common.Hash {
+	prev := h.StateDB.SetState(addr, key, value)
+	if h.hooks.OnStorageChange != nil && prev != value {
+		h.hooks.OnStorageChange(addr, key, prev, value)
+	}
+	return prev
+}
