@@ -41,6 +41,9 @@ FUZZTIME ?= 30s
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode' -fuzztime $(FUZZTIME) ./mempool/
 	$(GO) test -run '^$$' -fuzz '^FuzzHandleBody$$' -fuzztime $(FUZZTIME) ./rpc/
+	$(GO) test -run '^$$' -fuzz '^FuzzWSBody$$' -fuzztime $(FUZZTIME) ./rpc/
+	$(GO) test -run '^$$' -fuzz '^FuzzFilterParams$$' -fuzztime $(FUZZTIME) ./rpc/
+	$(GO) test -run '^$$' -fuzz '^FuzzTraceAndAccessListParams$$' -fuzztime $(FUZZTIME) ./rpc/
 	$(GO) test -run '^$$' -fuzz '^FuzzMiniBlock' -fuzztime $(FUZZTIME) ./core/chain/
 	$(GO) test -run '^$$' -fuzz '^FuzzStateDiff' -fuzztime $(FUZZTIME) ./core/chain/
 	$(GO) test -run '^$$' -fuzz '^FuzzParallelBlocks$$' -fuzztime $(FUZZTIME) ./core/exec/

@@ -595,3 +595,33 @@ func TestWSMetrics(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// FuzzWSBody feeds arbitrary frames to the WebSocket dispatch (eth_subscribe and
+// eth_unsubscribe included): no panic, every answer valid JSON-RPC, and the
+// connection never holds more subscriptions than its limit.
+func FuzzWSBody(f *testing.F) {
+	for _, seed := range []string{
+		`{"jsonrpc":"2.0","id":1,"method":"eth_subscribe","params":["miniBlocks",{"fromIndex":"0x10"}]}`,
+		`{"jsonrpc":"2.0","id":1,"method":"eth_subscribe","params":["logs",{"address":[],"topics":[null,["0x00"]]}]}`,
+		`[{"jsonrpc":"2.0","id":1,"method":"eth_subscribe","params":["newHeads"]},{"jsonrpc":"2.0","id":2,"method":"eth_unsubscribe","params":["0x1"]}]`,
+		`{"jsonrpc":"2.0","id":1,"method":"eth_subscribe","params":["newPendingTransactions",true]}`,
+		`{"jsonrpc":"2.0","id":1,"method":"eth_subscribe","params":["miniBlocks",{"fromIndex":1e99}]}`,
+		`{"jsonrpc":"2.0","id":1,"method":"eth_unsubscribe","params":[{}]}`,
+	} {
+		f.Add([]byte(seed))
+	}
+	s := newTestServer(f, newEventFake(f), Config{WSMaxSubscriptions: 4})
+	w := newWSConn(s, nil, "fuzz") // handlers only: no socket, subscriptions are not started
+	f.Fuzz(func(t *testing.T, body []byte) {
+		call := &wsCall{conn: w}
+		out, _ := s.serveBody(context.WithValue(w.ctx, wsCallKey{}, call), body, nil)
+		checkResponseBody(t, body, out)
+		w.mu.Lock()
+		n := len(w.subs)
+		w.mu.Unlock()
+		if n > 4 {
+			t.Fatalf("%d subscriptions on a connection limited to 4", n)
+		}
+		call.cancelAll()
+	})
+}
