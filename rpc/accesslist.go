@@ -86,16 +86,6 @@ func (s *Server) ethCreateAccessList(ctx context.Context, a *args, dst []byte) (
 	if err := s.setFeeDefaults(ctx, &filled, head); err != nil {
 		return dst, err
 	}
-	// go-ethereum's CallDefaults answers a wrong chain id with a plain error and,
-	// unlike eth_call's decoding here, takes "input" over a differing "data".
-	if filled.ChainID != nil {
-		if have, want := filled.ChainID.ToInt(), s.b.ChainID(); have.Cmp(want) != 0 {
-			return dst, fmt.Errorf("chainId does not match node's (have=%v, want=%v)", have, want)
-		}
-	}
-	if filled.Input != nil {
-		filled.Data = nil
-	}
 	gasCap := s.b.GasCap()
 	defGas := gasCap
 	if defGas == 0 {
@@ -133,7 +123,7 @@ func (s *Server) ethCreateAccessList(ctx context.Context, a *args, dst []byte) (
 // setFeeDefaults fills in missing fee fields as go-ethereum's
 // TransactionArgs.setFeeDefaults does for head (blob fees aside: blob fields are
 // ignored).
-func (s *Server) setFeeDefaults(ctx context.Context, ta *txArgs, head *types.Header) error {
+func (s *Server) setFeeDefaults(ctx context.Context, ta *TransactionArgs, head *types.Header) error {
 	if ta.GasPrice != nil && (ta.MaxFeePerGas != nil || ta.MaxPriorityFeePerGas != nil) {
 		return errors.New("both gasPrice and (maxFeePerGas or maxPriorityFeePerGas) specified")
 	}
@@ -184,7 +174,7 @@ func (s *Server) setFeeDefaults(ctx context.Context, ta *txArgs, head *types.Hea
 // applyFailed formats a rejected run like go-ethereum: the hash is that of the
 // unsigned transaction TransactionArgs.ToTransaction(types.LegacyTxType) builds
 // from the filled-in arguments.
-func (s *Server) applyFailed(ta *txArgs, msg *CallMsg, ae *ApplyError) error {
+func (s *Server) applyFailed(ta *TransactionArgs, msg *CallMsg, ae *ApplyError) error {
 	al := ae.AccessList
 	if al == nil {
 		al = types.AccessList{}

@@ -1,10 +1,10 @@
 package rpc
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math/big"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -12,9 +12,10 @@ import (
 	"github.com/ethereum/go-ethereum/core/types"
 )
 
-// txArgs are the transaction arguments of eth_call and eth_estimateGas, as
-// go-ethereum's TransactionArgs (blob fields are accepted and ignored).
-type txArgs struct {
+// TransactionArgs are the transaction arguments of eth_call, eth_estimateGas
+// and eth_createAccessList, as go-ethereum's (blob fields are accepted and
+// ignored). The type's name appears in decoding errors, as in go-ethereum.
+type TransactionArgs struct {
 	From                 *common.Address              `json:"from"`
 	To                   *common.Address              `json:"to"`
 	Gas                  *hexutil.Uint64              `json:"gas"`
@@ -31,11 +32,11 @@ type txArgs struct {
 }
 
 // parseTxArgs decodes parameter 0 of eth_call / eth_estimateGas.
-func parseTxArgs(a *args) (*txArgs, error) {
+func parseTxArgs(a *args) (*TransactionArgs, error) {
 	if a.n == 0 {
 		return nil, invalidParams("missing value for required argument 0")
 	}
-	var ta txArgs
+	var ta TransactionArgs
 	raw := a.get(0)
 	if raw == nil {
 		return &ta, nil
@@ -53,17 +54,16 @@ func parseTxArgs(a *args) (*txArgs, error) {
 // gasCap is the cap for the gas limit (0: none); when args carry no gas limit
 // the message gets defGas. baseFee is the base fee of the block executed on; it
 // is only consulted when 1559 fee fields are given.
-func (s *Server) toCallMsg(ta *txArgs, defGas, gasCap uint64, baseFee func() (*big.Int, error)) (*CallMsg, error) {
+func (s *Server) toCallMsg(ta *TransactionArgs, defGas, gasCap uint64, baseFee func() (*big.Int, error)) (*CallMsg, error) {
+	// As go-ethereum's CallDefaults: plain errors (code -32000), and "input"
+	// wins over a differing "data".
 	if ta.GasPrice != nil && (ta.MaxFeePerGas != nil || ta.MaxPriorityFeePerGas != nil) {
-		return nil, invalidParams("both gasPrice and (maxFeePerGas or maxPriorityFeePerGas) specified")
-	}
-	if ta.Data != nil && ta.Input != nil && !bytes.Equal(*ta.Data, *ta.Input) {
-		return nil, invalidParams(`both "data" and "input" are set and not equal. Please use "input" to pass transaction call data`)
+		return nil, errors.New("both gasPrice and (maxFeePerGas or maxPriorityFeePerGas) specified")
 	}
 	if ta.ChainID != nil {
 		have, want := (*big.Int)(ta.ChainID), s.b.ChainID()
 		if have.Cmp(want) != 0 {
-			return nil, invalidParams("chainId does not match node's (have=%v, want=%v)", have, want)
+			return nil, fmt.Errorf("chainId does not match node's (have=%v, want=%v)", have, want)
 		}
 	}
 	msg := &CallMsg{To: ta.To, Value: new(big.Int)}

@@ -399,10 +399,6 @@ func TestCallArgs(t *testing.T) {
 	result(t, s, "eth_call", nil, "latest")
 
 	for name, p := range map[string][]any{
-		"gasPrice with maxFee":   {map[string]any{"gasPrice": "0x1", "maxFeePerGas": "0x2"}},
-		"gasPrice with tip":      {map[string]any{"gasPrice": "0x1", "maxPriorityFeePerGas": "0x2"}},
-		"data != input":          {map[string]any{"data": "0x01", "input": "0x02"}},
-		"chain id":               {map[string]any{"chainId": "0x1"}},
 		"state overrides":        {map[string]any{}, "latest", map[string]any{c.contract.Hex(): map[string]any{"balance": "0x1"}}},
 		"block overrides":        {map[string]any{}, "latest", nil, map[string]any{"number": "0x1"}},
 		"bad from":               {map[string]any{"from": "0x12"}},
@@ -417,8 +413,23 @@ func TestCallArgs(t *testing.T) {
 			t.Errorf("%s: code %d %q", name, e.Code, e.Message)
 		}
 	}
-	if e := callErr(t, s, reqBody(t, 1, "eth_call", map[string]any{"chainId": "0x1"})); e.Message != "chainId does not match node's (have=1, want=901)" {
-		t.Errorf("chain id message %q", e.Message)
+	// go-ethereum's CallDefaults errors are plain (-32000).
+	for _, tc := range []struct {
+		args map[string]any
+		msg  string
+	}{
+		{map[string]any{"chainId": "0x1"}, "chainId does not match node's (have=1, want=901)"},
+		{map[string]any{"gasPrice": "0x1", "maxFeePerGas": "0x2"}, "both gasPrice and (maxFeePerGas or maxPriorityFeePerGas) specified"},
+		{map[string]any{"gasPrice": "0x1", "maxPriorityFeePerGas": "0x2"}, "both gasPrice and (maxFeePerGas or maxPriorityFeePerGas) specified"},
+	} {
+		if e := callErr(t, s, reqBody(t, 1, "eth_call", tc.args)); e.Code != CodeDefault || e.Message != tc.msg {
+			t.Errorf("%v: %d %q", tc.args, e.Code, e.Message)
+		}
+	}
+	// "input" wins over a differing "data", as in go-ethereum's eth_call.
+	result(t, s, "eth_call", map[string]any{"data": "0x01", "input": "0x02"})
+	if string(f.lastCall.Data) != "\x02" {
+		t.Errorf("data %x, want input's 02", f.lastCall.Data)
 	}
 
 	// Reverts: code 3, message with reason, data = revert data.
