@@ -48,6 +48,17 @@ func (s *Server) sender(b *Block, i int) common.Address {
 }
 
 func (s *Server) appendBlock(dst []byte, b *Block, fullTx bool) []byte {
+	return s.appendBlockFields(dst, b, fullTx, false)
+}
+
+// appendHeader prints a block's header as go-ethereum's RPCMarshalHeader
+// (eth_getHeaderByNumber): the block's fields without size, transactions,
+// uncles and withdrawals.
+func (s *Server) appendHeader(dst []byte, b *Block) []byte {
+	return s.appendBlockFields(dst, b, false, true)
+}
+
+func (s *Server) appendBlockFields(dst []byte, b *Block, fullTx, headerOnly bool) []byte {
 	h := b.Header
 	hash := blockHash(b)
 	dst = append(dst, '{')
@@ -109,8 +120,10 @@ func (s *Server) appendBlock(dst []byte, b *Block, fullTx bool) []byte {
 	}
 	dst = appendKey(dst, "sha3Uncles")
 	dst = appendHash(dst, h.UncleHash)
-	dst = appendKey(dst, "size")
-	dst = appendUint64Hex(dst, b.Size)
+	if !headerOnly {
+		dst = appendKey(dst, "size")
+		dst = appendUint64Hex(dst, b.Size)
+	}
 	if h.SlotNumber != nil {
 		dst = appendKey(dst, "slotNumber")
 		dst = appendUint64Hex(dst, *h.SlotNumber)
@@ -119,6 +132,15 @@ func (s *Server) appendBlock(dst []byte, b *Block, fullTx bool) []byte {
 	dst = appendHash(dst, h.Root)
 	dst = appendKey(dst, "timestamp")
 	dst = appendUint64Hex(dst, h.Time)
+	if headerOnly {
+		dst = appendKey(dst, "transactionsRoot")
+		dst = appendHash(dst, h.TxHash)
+		if h.WithdrawalsHash != nil {
+			dst = appendKey(dst, "withdrawalsRoot")
+			dst = appendHash(dst, *h.WithdrawalsHash)
+		}
+		return append(dst, '}')
+	}
 	dst = appendKey(dst, "transactions")
 	dst = append(dst, '[')
 	var number uint64
