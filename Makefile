@@ -4,7 +4,7 @@ BIN       := bin/kestrel
 # Packages whose concurrency matters; `make test-race` runs them under the race detector.
 RACE_PKGS := ./core/... ./mempool/... ./rpc/... ./store/... ./sequencer/...
 
-.PHONY: all build test test-race test-full devnet bench lint contracts deps fuzz clean
+.PHONY: all build test test-race test-full conformance devnet bench lint contracts deps fuzz clean
 
 all: build
 
@@ -35,6 +35,12 @@ test-race:
 # test-full runs the long suites: all Ethereum state tests and more crash rounds.
 test-full: deps
 	KESTREL_STATE_TESTS=full $(GO) test -count=1 -timeout 60m ./...
+
+# conformance compares Kestrel's JSON-RPC answers with go-ethereum's on a
+# 300-block chain (the -short 40-block version runs in `make test`); -v lists
+# the allowed differences with their reasons.
+conformance:
+	$(GO) test -count=1 -v -timeout 20m -run TestConformance ./internal/conformance/
 
 # fuzz runs each fuzz target for FUZZTIME (default 30s).
 FUZZTIME ?= 30s
