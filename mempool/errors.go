@@ -23,7 +23,9 @@ var (
 	// ErrTxTypeNotSupported: unknown type, blob (type 3, never accepted), deposit
 	// or a type whose fork is not active in the open block.
 	ErrTxTypeNotSupported = core.ErrTxTypeNotSupported // "transaction type not supported"
-	// ErrInvalidChainId: the transaction is signed for another chain.
+	// ErrInvalidChainId: the transaction is signed for another chain. Returned
+	// errors wrap ErrInvalidSender too ("invalid sender: invalid chain id for
+	// signer: have 1 want 31337", as go-ethereum's pool).
 	ErrInvalidChainId = types.ErrInvalidChainId // "invalid chain id for signer"
 	// ErrUnprotectedTx: legacy transaction without EIP-155 replay protection.
 	ErrUnprotectedTx = errors.New("only replay-protected (EIP-155) transactions allowed over RPC")
@@ -46,9 +48,10 @@ var (
 	ErrFloorDataGas            = core.ErrFloorDataGas           // "insufficient gas for floor data gas cost" (EIP-7623)
 	ErrGasUintOverflow         = core.ErrGasUintOverflow        // "gas uint64 overflow"
 	ErrMaxInitCodeSizeExceeded = vm.ErrMaxInitCodeSizeExceeded  // "max initcode size exceeded" (EIP-3860)
-	ErrEmptyAuthList           = core.ErrEmptyAuthList          // "EIP-7702 transaction with empty auth list"
+	ErrEmptyAuthList           = emptyAuthList{}                // "set code tx must have at least one authorization tuple" (go-ethereum's pool's text; errors.Is core.ErrEmptyAuthList)
 	ErrSetCodeTxCreate         = core.ErrSetCodeTxCreate        // "EIP-7702 transaction cannot be used to create contract"
-	ErrUnderpriced             = txpool.ErrUnderpriced          // "transaction underpriced" (tip below Config.MinTipCap)
+	ErrUnderpriced             = txpool.ErrUnderpriced          // "transaction underpriced"
+	ErrTxGasPriceTooLow        = txpool.ErrTxGasPriceTooLow     // "transaction gas price below minimum" (tip below Config.MinTipCap)
 	ErrReplaceUnderpriced      = txpool.ErrReplaceUnderpriced   // "replacement transaction underpriced"
 	ErrAlreadyKnown            = txpool.ErrAlreadyKnown         // "already known"
 	ErrNonceTooLow             = core.ErrNonceTooLow            // "nonce too low"
@@ -60,3 +63,11 @@ var (
 	// ErrNilTx: Add was given a nil *Tx or a *Tx without a transaction.
 	ErrNilTx = errors.New("nil transaction")
 )
+
+// emptyAuthList is ErrEmptyAuthList: go-ethereum's pool refuses a set-code
+// transaction without authorizations with its own unexported error text, not
+// with core.ErrEmptyAuthList (the state transition's), which it wraps.
+type emptyAuthList struct{}
+
+func (emptyAuthList) Error() string { return "set code tx must have at least one authorization tuple" }
+func (emptyAuthList) Unwrap() error { return core.ErrEmptyAuthList }

@@ -87,8 +87,10 @@ func (p *Pool) parallel(n int, fn func(i int)) {
 // DecodeBatch decodes raw transactions (types.Transaction.UnmarshalBinary) and
 // recovers their senders, spreading the work over Config.RecoverWorkers
 // goroutines. The size limit is checked before decoding, the transaction type
-// and chain id before recovery, and a transaction the pool already holds is
-// reported as ErrAlreadyKnown without recovery. For each item it returns the
+// before recovery, and a transaction the pool already holds is reported as
+// ErrAlreadyKnown without recovery. When recovery fails (a bad signature,
+// another chain's id), the checks go-ethereum makes before it are made first,
+// so that the error is go-ethereum's. For each item it returns the
 // transaction or an error. The raw slices are copied, so callers may reuse
 // their buffers. Pass the transactions to Add unmodified.
 func (p *Pool) DecodeBatch(raws [][]byte) ([]*Tx, []error) {
@@ -112,16 +114,24 @@ func (p *Pool) decode(raw []byte, now time.Time) (*Tx, error) {
 	if p.Get(t.Hash) != nil {
 		return nil, ErrAlreadyKnown
 	}
-	if err := p.checkEnvelope(tx, p.env.Load()); err != nil {
+	env := p.env.Load()
+	if err := p.checkEnvelope(tx, env); err != nil {
 		return nil, err
 	}
 	if err := p.recover(t); err != nil {
+		// go-ethereum's pool recovers the sender after its basic checks, so
+		// their errors come first.
+		if berr := p.checkBasics(tx, env); berr != nil {
+			return nil, berr
+		}
 		return nil, err
 	}
 	return t, nil
 }
 
-// recover sets t.Sender from the signature.
+// recover sets t.Sender from the signature. Its errors read as go-ethereum's
+// pool's: "invalid sender: " and the signer's error (a transaction for another
+// chain: "invalid chain id for signer: have 1 want 31337").
 func (p *Pool) recover(t *Tx) error {
 	from, err := types.Sender(p.signer, t.Tx)
 	if err != nil {
@@ -132,8 +142,10 @@ func (p *Pool) recover(t *Tx) error {
 	return nil
 }
 
-// checkEnvelope checks the transaction type against the open block's forks and
-// the chain id, the checks that must pass before sender recovery.
+// checkEnvelope checks the transaction type against the open block's forks
+// (and refuses unprotected legacy transactions, as go-ethereum's RPC does
+// before its pool sees them): the checks that must pass before sender
+// recovery. The chain id is the signer's to check (see recover).
 func (p *Pool) checkEnvelope(tx *types.Transaction, env *envState) error {
 	switch typ := tx.Type(); typ {
 	case types.LegacyTxType:
@@ -157,28 +169,16 @@ func (p *Pool) checkEnvelope(tx *types.Transaction, env *envState) error {
 	default:
 		return fmt.Errorf("%w: tx type %d", ErrTxTypeNotSupported, typ)
 	}
-	if id := tx.ChainId(); id.Cmp(p.chainID) != 0 {
-		return fmt.Errorf("%w: have %d want %d", ErrInvalidChainId, id, p.chainID)
-	}
 	return nil
 }
 
-// validate runs the stateless checks (all but size and signature) and fills the
-// derived fields of t.
-func (p *Pool) validate(t *Tx, env *envState) error {
-	tx := t.Tx
+// checkBasics runs the stateless checks go-ethereum's pool makes before it
+// recovers the sender (txpool.ValidateTransaction), in its order.
+func (p *Pool) checkBasics(tx *types.Transaction, env *envState) error {
 	if err := p.checkEnvelope(tx, env); err != nil {
 		return err
 	}
 	rules := &env.rules
-	if tx.Type() == types.SetCodeTxType {
-		if len(tx.SetCodeAuthorizations()) == 0 {
-			return ErrEmptyAuthList
-		}
-		if tx.To() == nil {
-			return ErrSetCodeTxCreate
-		}
-	}
 	if tx.To() == nil {
 		if err := vm.CheckMaxInitCodeSize(rules, uint64(len(tx.Data()))); err != nil {
 			return err
@@ -191,7 +191,7 @@ func (p *Pool) validate(t *Tx, env *envState) error {
 		return ErrNegativeValue
 	}
 	if env.GasLimit != 0 && tx.Gas() > env.GasLimit {
-		return fmt.Errorf("%w: tx gas %d, block gas limit %d", ErrGasLimit, tx.Gas(), env.GasLimit)
+		return ErrGasLimit // go-ethereum gives no figures
 	}
 	feeCap, tipCap := tx.GasFeeCap(), tx.GasTipCap()
 	if feeCap.BitLen() > 256 {
@@ -203,6 +203,23 @@ func (p *Pool) validate(t *Tx, env *envState) error {
 	if feeCap.Cmp(tipCap) < 0 {
 		return ErrTipAboveFeeCap
 	}
+	return nil
+}
+
+// validate runs the stateless checks (all but size and signature) in
+// go-ethereum's order and fills the derived fields of t.
+func (p *Pool) validate(t *Tx, env *envState) error {
+	tx := t.Tx
+	if err := p.checkBasics(tx, env); err != nil {
+		return err
+	}
+	// Here go-ethereum recovers the sender; of its errors only the chain id's
+	// is possible for a transaction recovered by DecodeBatch.
+	if id := tx.ChainId(); id.Cmp(p.chainID) != 0 {
+		return fmt.Errorf("%w: %w: have %d want %d", ErrInvalidSender, ErrInvalidChainId, id, p.chainID)
+	}
+	rules := &env.rules
+	feeCap, tipCap := tx.GasFeeCap(), tx.GasTipCap()
 	if tx.Nonce()+1 < tx.Nonce() {
 		return ErrNonceMax
 	}
@@ -223,7 +240,15 @@ func (p *Pool) validate(t *Tx, env *envState) error {
 		}
 	}
 	if tipCap.Cmp(p.cfg.MinTipCap) < 0 {
-		return fmt.Errorf("%w: gas tip cap %v, minimum needed %v", ErrUnderpriced, tipCap, p.cfg.MinTipCap)
+		return fmt.Errorf("%w: gas tip cap %v, minimum needed %v", ErrTxGasPriceTooLow, tipCap, p.cfg.MinTipCap)
+	}
+	if tx.Type() == types.SetCodeTxType {
+		if len(tx.SetCodeAuthorizations()) == 0 {
+			return ErrEmptyAuthList
+		}
+		if tx.To() == nil {
+			return ErrSetCodeTxCreate
+		}
 	}
 	t.nonce = tx.Nonce()
 	t.gas = tx.Gas()

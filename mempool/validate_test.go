@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/core"
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/params"
 	"github.com/holiman/uint256"
@@ -26,6 +27,8 @@ func TestErrorMessages(t *testing.T) {
 		ErrOversizedData:      "oversized data",
 		ErrGasLimit:           "exceeds block gas limit",
 		ErrInvalidChainId:     "invalid chain id for signer",
+		ErrTxGasPriceTooLow:   "transaction gas price below minimum",
+		ErrEmptyAuthList:      "set code tx must have at least one authorization tuple",
 		ErrAlreadyKnown:       "already known",
 		ErrTxPoolOverflow:     "txpool is full",
 		ErrTxTypeNotSupported: "transaction type not supported",
@@ -38,6 +41,9 @@ func TestErrorMessages(t *testing.T) {
 		if err.Error() != msg {
 			t.Errorf("error %q, want %q", err, msg)
 		}
+	}
+	if !errors.Is(ErrEmptyAuthList, core.ErrEmptyAuthList) {
+		t.Error("ErrEmptyAuthList does not wrap core.ErrEmptyAuthList")
 	}
 }
 
@@ -133,14 +139,14 @@ func TestRejections(t *testing.T) {
 				t.Fatal(err)
 			}
 			return encode(t, tx)
-		}, want: ErrInvalidChainId},
+		}, want: ErrInvalidSender, also: ErrInvalidChainId},
 		{name: "wrong chain id legacy", raw: func(t *testing.T, k testKey) []byte {
 			tx, err := types.SignNewTx(k.key, types.NewEIP155Signer(big1(1)), &types.LegacyTx{GasPrice: big1(2 * gwei), Gas: 21000, To: &recipient})
 			if err != nil {
 				t.Fatal(err)
 			}
 			return encode(t, tx)
-		}, want: ErrInvalidChainId},
+		}, want: ErrInvalidSender, also: ErrInvalidChainId},
 		{name: "unprotected legacy", raw: func(t *testing.T, k testKey) []byte {
 			tx, err := types.SignNewTx(k.key, types.HomesteadSigner{}, &types.LegacyTx{GasPrice: big1(2 * gwei), Gas: 21000, To: &recipient})
 			if err != nil {
@@ -187,7 +193,7 @@ func TestRejections(t *testing.T) {
 		})},
 		{name: "nonce max", raw: signed(func(testKey) types.TxData { return dynData(math.MaxUint64, 21000, &recipient, nil) }), want: ErrNonceMax},
 		{name: "tip below minimum", cfg: Config{MinTipCap: big1(2 * gwei)},
-			raw: signed(func(testKey) types.TxData { return dynData(0, 21000, &recipient, nil) }), want: ErrUnderpriced},
+			raw: signed(func(testKey) types.TxData { return dynData(0, 21000, &recipient, nil) }), want: ErrTxGasPriceTooLow},
 		{name: "nonce too low", setup: func(t *testing.T, p *Pool, st *testState, k testKey) { st.setNonce(k.addr, 5) },
 			raw: signed(func(testKey) types.TxData { return dynData(4, 21000, &recipient, nil) }), want: ErrNonceTooLow},
 		{name: "nonce gap at limit", setup: func(t *testing.T, p *Pool, st *testState, k testKey) { st.setNonce(k.addr, 5) },
@@ -377,5 +383,48 @@ func TestParallelDecode(t *testing.T) {
 		if errs[0] != ErrAlreadyKnown {
 			t.Fatalf("known tx: %v", errs[0])
 		}
+	}
+}
+
+// TestGethMessages checks the exact texts (and their precedence) of refusals
+// that go-ethereum's pool words in its own way, as eth_sendRawTransaction
+// shows them.
+func TestGethMessages(t *testing.T) {
+	price := big.NewInt(gwei)
+	k := newKey(t)
+	other := types.LatestSignerForChainID(big.NewInt(1))
+	wrongChain := func(gas uint64) []byte {
+		tx, err := types.SignNewTx(k.key, other, &types.DynamicFeeTx{ChainID: big.NewInt(1), GasTipCap: price, GasFeeCap: price, Gas: gas, To: &recipient})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return encode(t, tx)
+	}
+	setCode := func(gas uint64, tip *uint256.Int) []byte {
+		return encode(t, sign(t, k, &types.SetCodeTx{ChainID: uint256.MustFromBig(testChainID), GasTipCap: tip, GasFeeCap: uint256.NewInt(10 * params.GWei),
+			Gas: gas, To: recipient, Value: new(uint256.Int)}))
+	}
+	for _, tc := range []struct {
+		name string
+		cfg  Config
+		raw  []byte
+		want string
+	}{
+		{"gas above the block gas limit", Config{}, encode(t, sign(t, k, &types.DynamicFeeTx{ChainID: testChainID, GasTipCap: price, GasFeeCap: price, Gas: 30_000_001, To: &recipient})),
+			"exceeds block gas limit"},
+		{"wrong chain id", Config{}, wrongChain(21_000), "invalid sender: invalid chain id for signer: have 1 want 167001"},
+		{"wrong chain id, gas above the block gas limit", Config{}, wrongChain(30_000_001), "exceeds block gas limit"},
+		{"empty set-code list", Config{}, setCode(50_000, uint256.NewInt(params.GWei)), "set code tx must have at least one authorization tuple"},
+		{"empty set-code list, intrinsic gas too low", Config{}, setCode(20_000, uint256.NewInt(params.GWei)), "intrinsic gas too low: gas 20000, minimum needed 21000"},
+		{"empty set-code list, tip too low", Config{MinTipCap: big.NewInt(2 * params.GWei)}, setCode(50_000, uint256.NewInt(params.GWei)),
+			"transaction gas price below minimum: gas tip cap 1000000000, minimum needed 2000000000"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, _ := newTestPool(t, tc.cfg, testConfig(false))
+			err := addRaw(p, tc.raw)
+			if err == nil || err.Error() != tc.want {
+				t.Fatalf("got %v, want %q", err, tc.want)
+			}
+		})
 	}
 }

@@ -10,6 +10,8 @@ import (
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/params"
 	"github.com/holiman/uint256"
+
+	"github.com/kestrel-l2/kestrel/rpc/override"
 )
 
 // BlockTag names a block relative to the node's view of the chain.
@@ -88,6 +90,17 @@ type CallMsg struct {
 	AuthList              []types.SetCodeAuthorization
 	Nonce                 *uint64
 	SkipNonceAndFeeChecks bool // true when no fee fields were given, as go-ethereum's eth_call does
+	// BlobHashes are the call's blob versioned hashes: non-nil (even empty)
+	// makes it a blob call, as "blobVersionedHashes" does in go-ethereum.
+	BlobHashes []common.Hash
+	// BlobFeeCap is maxFeePerBlobGas; zero when blob hashes are given without
+	// it, nil otherwise.
+	BlobFeeCap *big.Int
+	// StateOverrides and BlockOverrides are the third and fourth parameters of
+	// eth_call and eth_estimateGas (nil: none), applied by the backend as
+	// go-ethereum does.
+	StateOverrides *override.StateOverride
+	BlockOverrides *override.BlockOverrides
 }
 
 // AccountResult is the answer to eth_getProof.

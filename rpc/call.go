@@ -10,11 +10,15 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/common/hexutil"
 	"github.com/ethereum/go-ethereum/core/types"
+	"github.com/ethereum/go-ethereum/core/vm"
+
+	"github.com/kestrel-l2/kestrel/rpc/override"
 )
 
 // TransactionArgs are the transaction arguments of eth_call, eth_estimateGas
-// and eth_createAccessList, as go-ethereum's (blob fields are accepted and
-// ignored). The type's name appears in decoding errors, as in go-ethereum.
+// and eth_createAccessList, as go-ethereum's (blob sidecars, which calls do not
+// use, are accepted and ignored). The type's name appears in decoding errors,
+// as in go-ethereum.
 type TransactionArgs struct {
 	From                 *common.Address              `json:"from"`
 	To                   *common.Address              `json:"to"`
@@ -28,6 +32,8 @@ type TransactionArgs struct {
 	Input                *hexutil.Bytes               `json:"input"`
 	AccessList           *types.AccessList            `json:"accessList,omitempty"`
 	ChainID              *hexutil.Big                 `json:"chainId,omitempty"`
+	BlobFeeCap           *hexutil.Big                 `json:"maxFeePerBlobGas"`
+	BlobHashes           []common.Hash                `json:"blobVersionedHashes,omitempty"`
 	AuthorizationList    []types.SetCodeAuthorization `json:"authorizationList"`
 }
 
@@ -94,6 +100,14 @@ func (s *Server) toCallMsg(ta *TransactionArgs, defGas, gasCap uint64, baseFee f
 		msg.AccessList = *ta.AccessList
 	}
 	msg.AuthList = ta.AuthorizationList
+	// As CallDefaults / ToMessage: blob hashes (even an empty list) make a blob
+	// call, whose blob fee cap defaults to zero.
+	msg.BlobHashes = ta.BlobHashes
+	if ta.BlobFeeCap != nil {
+		msg.BlobFeeCap = (*big.Int)(ta.BlobFeeCap)
+	} else if ta.BlobHashes != nil {
+		msg.BlobFeeCap = new(big.Int)
+	}
 
 	switch {
 	case ta.GasPrice != nil:
@@ -130,15 +144,50 @@ func (s *Server) toCallMsg(ta *TransactionArgs, defGas, gasCap uint64, baseFee f
 	return msg, nil
 }
 
-// noOverrides rejects state (and block) override parameters.
-func noOverrides(a *args, from int) error {
-	if a.get(from) != nil {
-		return invalidParams("state overrides not supported")
+// parseOverrides decodes the state and block overrides of eth_call and
+// eth_estimateGas (parameters i and i+1; null or absent: none) as go-ethereum
+// decodes them, with its messages.
+func parseOverrides(a *args, i int) (*override.StateOverride, *override.BlockOverrides, error) {
+	var so *override.StateOverride
+	var bo *override.BlockOverrides
+	if raw := a.get(i); raw != nil {
+		if err := json.Unmarshal(raw, &so); err != nil {
+			return nil, nil, argError(i, err)
+		}
 	}
-	if a.get(from+1) != nil {
-		return invalidParams("block overrides not supported")
+	if raw := a.get(i + 1); raw != nil {
+		if err := json.Unmarshal(raw, &bo); err != nil {
+			return nil, nil, argError(i+1, err)
+		}
 	}
-	return nil
+	return so, bo, nil
+}
+
+// checkOverrides reports the errors go-ethereum's DoCall and DoEstimateGas
+// find in the overrides before they look at the transaction arguments (so
+// that a request with both kinds of error gets go-ethereum's): the block, then
+// refused block overrides, then state overrides that do not fit the
+// precompiles of the (overridden) block. The backend applies them.
+func (s *Server) checkOverrides(ctx context.Context, ref BlockRef, so *override.StateOverride, bo *override.BlockOverrides) error {
+	if so == nil && bo == nil {
+		return nil
+	}
+	h, _, err := s.b.HeaderByRef(ctx, ref)
+	if err != nil {
+		return err
+	}
+	if h == nil {
+		return ErrUnknownBlock
+	}
+	if err := bo.Check(); err != nil {
+		return err
+	}
+	cfg := s.b.ChainConfig()
+	if so == nil || cfg == nil {
+		return nil
+	}
+	number, time := bo.NumberAndTime(h.Number, h.Time)
+	return so.Check(vm.ActivePrecompiledContracts(cfg.Rules(number, true, time)))
 }
 
 func (s *Server) baseFeeOf(ctx context.Context, ref BlockRef) func() (*big.Int, error) {
@@ -160,11 +209,18 @@ func (s *Server) ethCall(ctx context.Context, a *args, dst []byte) ([]byte, erro
 	if err != nil {
 		return dst, err
 	}
-	ref, err := optBlock(a, 1, TagLatest)
+	ref, refErr := optStateBlock(a, 1, TagLatest)
+	if refErr != nil && refErr != ErrUnknownBlock {
+		return dst, refErr
+	}
+	so, bo, err := parseOverrides(a, 2)
 	if err != nil {
 		return dst, err
 	}
-	if err := noOverrides(a, 2); err != nil {
+	if refErr != nil {
+		return dst, refErr // {}: no block, "header not found" after decoding every parameter
+	}
+	if err := s.checkOverrides(ctx, ref, so, bo); err != nil {
 		return dst, err
 	}
 	gasCap := s.b.GasCap()
@@ -172,6 +228,7 @@ func (s *Server) ethCall(ctx context.Context, a *args, dst []byte) ([]byte, erro
 	if err != nil {
 		return dst, err
 	}
+	msg.StateOverrides, msg.BlockOverrides = so, bo
 	out, err := s.b.Call(ctx, msg, ref)
 	if err != nil {
 		return dst, err
@@ -187,11 +244,18 @@ func (s *Server) ethEstimateGas(ctx context.Context, a *args, dst []byte) ([]byt
 	if err != nil {
 		return dst, err
 	}
-	ref, err := optBlock(a, 1, TagPending)
+	ref, refErr := optStateBlock(a, 1, TagPending)
+	if refErr != nil && refErr != ErrUnknownBlock {
+		return dst, refErr
+	}
+	so, bo, err := parseOverrides(a, 2)
 	if err != nil {
 		return dst, err
 	}
-	if err := noOverrides(a, 2); err != nil {
+	if refErr != nil {
+		return dst, refErr // {}: no block, "header not found" after decoding every parameter
+	}
+	if err := s.checkOverrides(ctx, ref, so, bo); err != nil {
 		return dst, err
 	}
 	// As go-ethereum: no gas limit given means 0, i.e. search up to the cap.
@@ -199,6 +263,7 @@ func (s *Server) ethEstimateGas(ctx context.Context, a *args, dst []byte) ([]byt
 	if err != nil {
 		return dst, err
 	}
+	msg.StateOverrides, msg.BlockOverrides = so, bo
 	gas, err := s.b.EstimateGas(ctx, msg, ref)
 	if err != nil {
 		return dst, err
@@ -210,7 +275,7 @@ const maxGetProofKeys = 1024
 
 // ethGetProof: eth_getProof(address, storageKeys, block).
 func (s *Server) ethGetProof(ctx context.Context, a *args, dst []byte) ([]byte, error) {
-	raw, err := a.required(0)
+	raw, err := a.arg(0)
 	if err != nil {
 		return dst, err
 	}
@@ -218,40 +283,48 @@ func (s *Server) ethGetProof(ctx context.Context, a *args, dst []byte) ([]byte, 
 	if err != nil {
 		return dst, err
 	}
-	var keys []common.Hash
-	var keyLens []int
-	if rawKeys := a.get(1); rawKeys != nil {
+	// As go-ethereum: first the parameters are decoded (the keys as strings),
+	// then the number of keys is checked, then the block is looked up, and only
+	// then are the keys decoded.
+	rawKeys, err := a.arg(1)
+	if err != nil {
+		return dst, err
+	}
+	var hexKeys []string
+	if !isNull(rawKeys) {
 		if rawKeys[0] != '[' {
 			return dst, typeError(1, jsonKind(rawKeys), "[]string")
 		}
-		n := 0
-		forEachElem(rawKeys, func([]byte) bool { n++; return true })
-		if n > maxGetProofKeys {
-			return dst, invalidParams("too many storage keys requested (max %d, got %d)", maxGetProofKeys, n)
-		}
-		keys, keyLens = make([]common.Hash, 0, n), make([]int, 0, n)
 		forEachElem(rawKeys, func(e []byte) bool {
-			var k common.Hash
-			var l int
-			if k, l, err = parseStorageKey(1, e); err != nil {
+			var k string
+			if k, err = parseStorageKey(1, e); err != nil {
 				return false
 			}
-			keys, keyLens = append(keys, k), append(keyLens, l)
+			hexKeys = append(hexKeys, k)
 			return true
 		})
 		if err != nil {
 			return dst, err
 		}
-	} else if a.n < 2 {
-		return dst, invalidParams("missing value for required argument 1")
 	}
-	rawRef, err := a.required(2)
-	if err != nil {
+	ref, err := stateBlock(a, 2)
+	if err != nil && err != ErrUnknownBlock {
 		return dst, err
 	}
-	ref, err := parseBlockNumberOrHash(2, rawRef)
+	if len(hexKeys) > maxGetProofKeys {
+		return dst, invalidParams("too many storage keys requested (max %d, got %d)", maxGetProofKeys, len(hexKeys))
+	}
 	if err != nil {
-		return dst, err
+		return dst, err // a block parameter that selects no block
+	}
+	keys, keyLens := make([]common.Hash, len(hexKeys)), make([]int, len(hexKeys))
+	for i, k := range hexKeys {
+		if keys[i], keyLens[i], err = decodeStorageKey(k); err != nil {
+			if herr := s.checkHeader(ctx, ref); herr != nil {
+				return dst, herr
+			}
+			return dst, storageKeyError(err, k)
+		}
 	}
 	res, err := s.b.Proof(ctx, addr, keys, ref)
 	if err != nil {

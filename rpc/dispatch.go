@@ -1,6 +1,7 @@
 package rpc
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"runtime"
@@ -104,9 +105,24 @@ func parseRequest(msg []byte, r *request) {
 	r.errMsg = ""
 }
 
-// serveBody answers body, appending the response to dst. It also returns the
-// HTTP status code.
+// serveBody answers an HTTP request body, appending the response to dst. It
+// also returns the HTTP status code. As go-ethereum's HTTP server, which reads
+// one JSON value from the body: an empty body (or only whitespace) gets no
+// answer at all, malformed JSON gets -32700 "parse error", and anything after
+// the first JSON value is ignored.
 func (s *Server) serveBody(ctx context.Context, body []byte, dst []byte) (out []byte, status int) {
+	return s.serve(ctx, body, dst, false)
+}
+
+// serveWSBody answers one WebSocket message. Malformed JSON gets -32700 with
+// the decoder's message, as go-ethereum's WebSocket server sends for a syntax
+// error; an empty message too.
+func (s *Server) serveWSBody(ctx context.Context, body []byte, dst []byte) []byte {
+	out, _ := s.serve(ctx, body, dst, true)
+	return out
+}
+
+func (s *Server) serve(ctx context.Context, body []byte, dst []byte, ws bool) (out []byte, status int) {
 	start := len(dst)
 	defer func() {
 		// Handlers recover on their own (exec); this guards the envelope code.
@@ -122,16 +138,25 @@ func (s *Server) serveBody(ctx context.Context, body []byte, dst []byte) (out []
 		return out, fasthttp.StatusRequestEntityTooLarge
 	}
 	body = trimWS(body)
-	if len(body) == 0 {
+	switch {
+	case len(body) == 0 && ws:
 		return s.bodyError(dst, CodeParseError, "empty request body"), fasthttp.StatusOK
-	}
-	if !validJSON(body) {
+	case len(body) == 0:
+		return dst, fasthttp.StatusOK
+	case !validJSON(body) && ws:
 		var v json.RawMessage
 		msg := "parse error"
 		if err := json.Unmarshal(body, &v); err != nil {
 			msg = err.Error()
 		}
 		return s.bodyError(dst, CodeParseError, msg), fasthttp.StatusOK
+	case !validJSON(body):
+		// go-ethereum decodes the first JSON value with a json.Decoder.
+		var v json.RawMessage
+		if err := json.NewDecoder(bytes.NewReader(body)).Decode(&v); err != nil {
+			return s.bodyError(dst, CodeParseError, "parse error"), fasthttp.StatusOK
+		}
+		body = v
 	}
 	switch body[0] {
 	case '[':

@@ -70,13 +70,16 @@ func TestProtocolErrors(t *testing.T) {
 		msg  string // substring
 		id   string // expected raw id
 	}{
-		{"empty", ``, CodeParseError, "empty", "null"},
-		{"spaces", " \n\t ", CodeParseError, "empty", "null"},
-		{"truncated", `{"jsonrpc":"2.0","id":1,"method":"eth_chainId"`, CodeParseError, "unexpected end", "null"},
-		{"garbage", `hello`, CodeParseError, "invalid character", "null"},
-		{"trailing garbage", `{"jsonrpc":"2.0","id":1,"method":"eth_chainId"} x`, CodeParseError, "", "null"},
-		{"deep nesting", deep, CodeParseError, "depth", "null"},
-		{"bad escape", `{"jsonrpc":"2.0","id":1,"method":"\q"}`, CodeParseError, "", "null"},
+		// Malformed JSON: go-ethereum's HTTP server reads the first JSON value
+		// and answers "parse error" when there is none (empty bodies: see
+		// TestMalformedBodies).
+		{"truncated", `{"jsonrpc":"2.0","id":1,"method":"eth_chainId"`, CodeParseError, "parse error", "null"},
+		{"garbage", `hello`, CodeParseError, "parse error", "null"},
+		{"trailing garbage", `{"jsonrpc":"2.0","id":1,"method":"eth_chainId"} x`, 0, "", "1"},
+		{"trailing value", `{"jsonrpc":"2.0","id":1,"method":"eth_chainId"}{"jsonrpc":"2.0","id":2,"method":"eth_chainId"}`, 0, "", "1"},
+		{"number and garbage", `1 x`, CodeInvalidRequest, "invalid request", "null"},
+		{"deep nesting", deep, CodeParseError, "parse error", "null"},
+		{"bad escape", `{"jsonrpc":"2.0","id":1,"method":"\q"}`, CodeParseError, "parse error", "null"},
 		{"number", `1`, CodeInvalidRequest, "invalid request", "null"},
 		{"string", `"eth_chainId"`, CodeInvalidRequest, "invalid request", "null"},
 		{"null", `null`, CodeInvalidRequest, "invalid request", "null"},
@@ -100,7 +103,9 @@ func TestProtocolErrors(t *testing.T) {
 		{"too many params", `{"jsonrpc":"2.0","id":1,"method":"eth_chainId","params":[1]}`, CodeInvalidParams, "too many arguments, want at most 0", "1"},
 		{"too many params 2", `{"jsonrpc":"2.0","id":1,"method":"eth_getBalance","params":["` + addr + `","latest",1]}`, CodeInvalidParams, "too many arguments, want at most 2", "1"},
 		{"missing param", `{"jsonrpc":"2.0","id":1,"method":"eth_getBalance","params":[]}`, CodeInvalidParams, "missing value for required argument 0", "1"},
-		{"null required param", `{"jsonrpc":"2.0","id":1,"method":"eth_getBalance","params":[null]}`, CodeInvalidParams, "missing value for required argument 0", "1"},
+		{"null required param", `{"jsonrpc":"2.0","id":1,"method":"eth_getBalance","params":[null]}`, CodeInvalidParams, "invalid argument 0: json: cannot unmarshal non-string into Go value of type common.Address", "1"},
+		{"missing block", `{"jsonrpc":"2.0","id":1,"method":"eth_getBalance","params":["` + addr + `"]}`, CodeInvalidParams, "missing value for required argument 1", "1"},
+		{"null block", `{"jsonrpc":"2.0","id":1,"method":"eth_getBalance","params":["` + addr + `",null]}`, CodeDefault, "header not found", "1"},
 		{"no params", `{"jsonrpc":"2.0","id":1,"method":"eth_getBlockByNumber"}`, CodeInvalidParams, "missing value for required argument 0", "1"},
 		{"missing bool", `{"jsonrpc":"2.0","id":1,"method":"eth_getBlockByNumber","params":["latest"]}`, CodeInvalidParams, "missing value for required argument 1", "1"},
 		{"bool as string", `{"jsonrpc":"2.0","id":1,"method":"eth_getBlockByNumber","params":["latest","true"]}`, CodeInvalidParams, "cannot unmarshal string into Go value of type bool", "1"},
@@ -118,7 +123,8 @@ func TestProtocolErrors(t *testing.T) {
 		{"block tag unknown", `{"jsonrpc":"2.0","id":1,"method":"eth_getBlockByNumber","params":["newest",false]}`, CodeInvalidParams, "", "1"},
 		{"block huge number literal", `{"jsonrpc":"2.0","id":1,"method":"eth_getBlockByNumber","params":[1e400,false]}`, CodeInvalidParams, "", "1"},
 		{"block both", `{"jsonrpc":"2.0","id":1,"method":"eth_getBalance","params":["` + addr + `",{"blockNumber":"0x1","blockHash":"` + common.Hash{}.Hex() + `"}]}`, CodeInvalidParams, "cannot specify both", "1"},
-		{"block neither", `{"jsonrpc":"2.0","id":1,"method":"eth_getBalance","params":["` + addr + `",{}]}`, CodeInvalidParams, "neither", "1"},
+		{"block neither", `{"jsonrpc":"2.0","id":1,"method":"eth_getBalance","params":["` + addr + `",{}]}`, CodeDefault, "header not found", "1"},
+		{"block object bad", `{"jsonrpc":"2.0","id":1,"method":"eth_getBalance","params":["` + addr + `",{"blockNumber":12}]}`, CodeInvalidParams, "invalid argument 1: json: cannot unmarshal object into Go value of type string", "1"},
 		{"block hash short", `{"jsonrpc":"2.0","id":1,"method":"eth_getBlockByHash","params":["0x1234",false]}`, CodeInvalidParams, "want 64 for common.Hash", "1"},
 		{"unknown block state", `{"jsonrpc":"2.0","id":1,"method":"eth_getBalance","params":["` + addr + `","0x99"]}`, CodeDefault, "header not found", "1"},
 		{"raw tx odd", `{"jsonrpc":"2.0","id":1,"method":"eth_sendRawTransaction","params":["0x123"]}`, CodeInvalidParams, "odd length", "1"},
@@ -138,7 +144,27 @@ func TestProtocolErrors(t *testing.T) {
 		{"logs address type", `{"jsonrpc":"2.0","id":1,"method":"eth_getLogs","params":[{"address":1}]}`, CodeInvalidParams, "invalid addresses in query", "1"},
 		{"logs address item", `{"jsonrpc":"2.0","id":1,"method":"eth_getLogs","params":[{"address":["` + addr + `",1]}]}`, CodeInvalidParams, "non-string address at index 1", "1"},
 		{"logs not object", `{"jsonrpc":"2.0","id":1,"method":"eth_getLogs","params":["latest"]}`, CodeInvalidParams, "", "1"},
-		{"storage key long", `{"jsonrpc":"2.0","id":1,"method":"eth_getStorageAt","params":["` + addr + `","0x` + strings.Repeat("1", 66) + `"]}`, CodeInvalidParams, "storage key too long", "1"},
+		{"storage key long", `{"jsonrpc":"2.0","id":1,"method":"eth_getStorageAt","params":["` + addr + `","0x` + strings.Repeat("1", 66) + `","latest"]}`, CodeInvalidParams, "storage key too long", "1"},
+		{"call empty block object", `{"jsonrpc":"2.0","id":1,"method":"eth_call","params":[{"to":"` + addr + `"},{}]}`, CodeDefault, "header not found", "1"},
+		{"estimate empty block object", `{"jsonrpc":"2.0","id":1,"method":"eth_estimateGas","params":[{"to":"` + addr + `"},{}]}`, CodeDefault, "header not found", "1"},
+		{"receipts empty block object", `{"jsonrpc":"2.0","id":1,"method":"eth_getBlockReceipts","params":[{}]}`, CodeDefault, "invalid arguments; neither block nor hash specified", "1"},
+		{"receipts null block", `{"jsonrpc":"2.0","id":1,"method":"eth_getBlockReceipts","params":[null]}`, CodeDefault, "invalid arguments; neither block nor hash specified", "1"},
+		{"proof null block", `{"jsonrpc":"2.0","id":1,"method":"eth_getProof","params":["` + addr + `",[],null]}`, CodeDefault, "header not found", "1"},
+		{"proof bad key, no block", `{"jsonrpc":"2.0","id":1,"method":"eth_getProof","params":["` + addr + `",["0xzz"],"0x99"]}`, CodeDefault, "header not found", "1"},
+		{"proof bad key", `{"jsonrpc":"2.0","id":1,"method":"eth_getProof","params":["` + addr + `",["0xzz"],"latest"]}`, CodeInvalidParams, `invalid hex in storage key: "0xzz"`, "1"},
+		{"block number null", `{"jsonrpc":"2.0","id":1,"method":"eth_getBlockByNumber","params":[null,false]}`, CodeInvalidParams, "invalid argument 0: hex string without 0x prefix", "1"},
+		{"block flag null", `{"jsonrpc":"2.0","id":1,"method":"eth_getBlockByNumber","params":["0x1",null]}`, 0, "", "1"},
+		{"hash null", `{"jsonrpc":"2.0","id":1,"method":"eth_getBlockByHash","params":[null,false]}`, CodeInvalidParams, "invalid argument 0: json: cannot unmarshal non-string into Go value of type common.Hash", "1"},
+		{"index null", `{"jsonrpc":"2.0","id":1,"method":"eth_getTransactionByBlockNumberAndIndex","params":["0x1",null]}`, CodeInvalidParams, "invalid argument 1: json: cannot unmarshal non-string into Go value of type hexutil.Uint", "1"},
+		{"raw tx null", `{"jsonrpc":"2.0","id":1,"method":"eth_sendRawTransaction","params":[null]}`, CodeInvalidParams, "invalid argument 0: json: cannot unmarshal non-string into Go value of type hexutil.Bytes", "1"},
+		{"logs null filter", `{"jsonrpc":"2.0","id":1,"method":"eth_getLogs","params":[null]}`, 0, "", "1"},
+		{"logs not object type", `{"jsonrpc":"2.0","id":1,"method":"eth_getLogs","params":["latest"]}`, CodeInvalidParams, "invalid argument 0: json: cannot unmarshal string into Go value of type filters.input", "1"},
+		{"logs 5 topics prefix", `{"jsonrpc":"2.0","id":1,"method":"eth_getLogs","params":[{"topics":[null,null,null,null,"0xzz"]}]}`, CodeInvalidParams, "invalid argument 0: exceed max topics", "1"},
+		{"logs topics string", `{"jsonrpc":"2.0","id":1,"method":"eth_getLogs","params":[{"topics":"x"}]}`, CodeInvalidParams, "invalid argument 0: json: cannot unmarshal string into Go struct field input.topics of type []interface {}", "1"},
+		{"logs topic number", `{"jsonrpc":"2.0","id":1,"method":"eth_getLogs","params":[{"topics":[5]}]}`, CodeInvalidParams, "invalid argument 0: invalid topic(s)", "1"},
+		{"logs alternatives after null", `{"jsonrpc":"2.0","id":1,"method":"eth_getLogs","params":[{"fromBlock":"0x0","topics":[[null,"0xzz"]]}]}`, 0, "", "1"},
+		{"logs empty address", `{"jsonrpc":"2.0","id":1,"method":"eth_getLogs","params":[{"address":""}]}`, CodeInvalidParams, "invalid argument 0: invalid address: empty hex string", "1"},
+		{"storage key bad, no block", `{"jsonrpc":"2.0","id":1,"method":"eth_getStorageAt","params":["` + addr + `","0xzz","0x99"]}`, CodeDefault, "header not found", "1"},
 		{"storage key number", `{"jsonrpc":"2.0","id":1,"method":"eth_getStorageAt","params":["` + addr + `",1]}`, CodeInvalidParams, "", "1"},
 		{"invalid utf8 method", "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"eth_\xff\xfe\"}", CodeMethodNotFound, "\ufffd", "1"},
 		{"invalid utf8 param", "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"eth_getBalance\",\"params\":[\"0x\xff\"]}", CodeInvalidParams, "", "1"},
@@ -159,6 +185,31 @@ func TestProtocolErrors(t *testing.T) {
 		}
 		if r.Error == nil || r.Error.Code != tt.code || !strings.Contains(r.Error.Message, tt.msg) || string(r.ID) != tt.id {
 			t.Errorf("%s: got %s; want code %d msg ~%q id %s", tt.name, out, tt.code, tt.msg, tt.id)
+		}
+	}
+}
+
+// TestMalformedBodies: an empty HTTP body gets no answer (go-ethereum's HTTP
+// server answers nothing when there is no JSON value to read); over
+// WebSocket, malformed JSON gets -32700 with the decoder's message, as
+// go-ethereum's WebSocket server sends for a syntax error.
+func TestMalformedBodies(t *testing.T) {
+	s := newTestServer(t, newFakeBackend(t), Config{})
+	for _, body := range []string{``, " \n\t "} {
+		if out := s.HandleBody(context.Background(), []byte(body)); out != nil {
+			t.Errorf("HTTP body %q: answered %s", body, out)
+		}
+	}
+	for _, tt := range []struct{ body, msg string }{
+		{``, "empty request body"},
+		{`{"jsonrpc":"2.0","id":1,"method":"eth_chainId"`, "unexpected end of JSON input"},
+		{`hello`, "invalid character 'h' looking for beginning of value"},
+		{`{"jsonrpc":"2.0","id":1,"method":"eth_chainId"} x`, "invalid character 'x' after top-level value"},
+	} {
+		out := s.serveWSBody(context.Background(), []byte(tt.body), nil)
+		var r response
+		if err := json.Unmarshal(out, &r); err != nil || r.Error == nil || r.Error.Code != CodeParseError || r.Error.Message != tt.msg {
+			t.Errorf("WebSocket message %q: got %s, want -32700 %q", tt.body, out, tt.msg)
 		}
 	}
 }
@@ -307,13 +358,13 @@ func TestPanicRecovery(t *testing.T) {
 	f.panicIn = "Balance"
 	s := newTestServer(t, f, Config{})
 	addr := f.c.addrs[1].Hex()
-	e := callErr(t, s, reqBody(t, 9, "eth_getBalance", addr))
+	e := callErr(t, s, reqBody(t, 9, "eth_getBalance", addr, "latest"))
 	if e.Code != CodeInternal || e.Message != "method handler crashed" {
 		t.Errorf("panic: %+v", e)
 	}
 	// In a batch, only the panicking items fail; order is kept.
-	body := `[{"jsonrpc":"2.0","id":1,"method":"eth_chainId"},{"jsonrpc":"2.0","id":2,"method":"eth_getBalance","params":["` + addr + `"]},` +
-		`{"jsonrpc":"2.0","method":"eth_getBalance","params":["` + addr + `"]},{"jsonrpc":"2.0","id":3,"method":"eth_blockNumber"}]`
+	body := `[{"jsonrpc":"2.0","id":1,"method":"eth_chainId"},{"jsonrpc":"2.0","id":2,"method":"eth_getBalance","params":["` + addr + `","latest"]},` +
+		`{"jsonrpc":"2.0","method":"eth_getBalance","params":["` + addr + `","latest"]},{"jsonrpc":"2.0","id":3,"method":"eth_blockNumber"}]`
 	out := s.HandleBody(context.Background(), []byte(body))
 	want := `[{"jsonrpc":"2.0","id":1,"result":"0x385"},{"jsonrpc":"2.0","id":2,"error":{"code":-32603,"message":"method handler crashed"}},{"jsonrpc":"2.0","id":3,"result":"0x2"}]`
 	if string(out) != want {

@@ -31,7 +31,9 @@ type blockFees struct {
 // ethFeeHistory: eth_feeHistory(blockCount, newestBlock, rewardPercentiles),
 // computed like go-ethereum's gas price oracle.
 func (s *Server) ethFeeHistory(ctx context.Context, a *args, dst []byte) ([]byte, error) {
-	rawCount, err := a.required(0)
+	// All three parameters are required (none is a pointer in go-ethereum);
+	// null percentiles are none.
+	rawCount, err := a.arg(0)
 	if err != nil {
 		return dst, err
 	}
@@ -39,7 +41,7 @@ func (s *Server) ethFeeHistory(ctx context.Context, a *args, dst []byte) ([]byte
 	if err := count.UnmarshalJSON(rawCount); err != nil {
 		return dst, argError(0, err)
 	}
-	rawNewest, err := a.required(1)
+	rawNewest, err := a.arg(1)
 	if err != nil {
 		return dst, err
 	}
@@ -47,27 +49,31 @@ func (s *Server) ethFeeHistory(ctx context.Context, a *args, dst []byte) ([]byte
 	if err != nil {
 		return dst, err
 	}
+	rawPercentiles, err := a.arg(2)
+	if err != nil {
+		return dst, err
+	}
 	var percentiles []float64
-	if raw := a.get(2); raw != nil {
-		if err := json.Unmarshal(raw, &percentiles); err != nil {
-			return dst, argError(2, err)
-		}
+	if err := json.Unmarshal(rawPercentiles, &percentiles); err != nil {
+		return dst, argError(2, err)
+	}
+	// As go-ethereum's oracle: no blocks is an empty answer before the
+	// percentiles are checked, and invalid percentiles are plain errors (-32000).
+	if count == 0 {
+		return append(dst, `{"oldestBlock":"0x0","gasUsedRatio":null}`...), nil
 	}
 	if len(percentiles) > maxRewardPercentiles {
-		return dst, invalidParams("invalid reward percentile: over the query limit %d", maxRewardPercentiles)
+		return dst, fmt.Errorf("invalid reward percentile: over the query limit %d", maxRewardPercentiles)
 	}
 	for i, p := range percentiles {
 		if p < 0 || p > 100 {
-			return dst, invalidParams("invalid reward percentile: %f", p)
+			return dst, fmt.Errorf("invalid reward percentile: %f", p)
 		}
 		if i > 0 && p <= percentiles[i-1] {
-			return dst, invalidParams("invalid reward percentile: #%d:%f >= #%d:%f", i-1, percentiles[i-1], i, p)
+			return dst, fmt.Errorf("invalid reward percentile: #%d:%f >= #%d:%f", i-1, percentiles[i-1], i, p)
 		}
 	}
 	blocks := min(uint64(count), maxFeeHistory)
-	if blocks == 0 {
-		return append(dst, `{"oldestBlock":"0x0","gasUsedRatio":null}`...), nil
-	}
 
 	// Resolve the newest block.
 	head := s.b.HeadNumber()

@@ -151,9 +151,12 @@ func (fs *filterSet) count() int {
 // filterIDParam decodes the filter id parameter: any JSON string, as
 // go-ethereum's rpc.ID (a string that names no filter is "filter not found").
 func filterIDParam(a *args) ([]byte, error) {
-	raw, err := a.required(0)
+	raw, err := a.arg(0)
 	if err != nil {
 		return nil, err
+	}
+	if isNull(raw) {
+		return []byte{}, nil // an empty rpc.ID, which names no filter
 	}
 	if raw[0] != '"' {
 		return nil, typeError(0, jsonKind(raw), "rpc.ID")
@@ -196,7 +199,7 @@ func checkFilterCriteria(f *logFilter) error {
 // ethNewFilter: eth_newFilter(criteria) installs a log filter reporting the
 // matching logs of blocks sealed from now on.
 func (s *Server) ethNewFilter(_ context.Context, a *args, dst []byte) ([]byte, error) {
-	raw, err := a.required(0)
+	raw, err := a.arg(0)
 	if err != nil {
 		return dst, err
 	}

@@ -370,7 +370,7 @@ func TestFilterParams(t *testing.T) {
 	}{
 		{"eth_getFilterChanges", `[]`, CodeInvalidParams, "missing value for required argument 0"},
 		{"eth_getFilterChanges", `null`, CodeInvalidParams, "missing value for required argument 0"},
-		{"eth_getFilterChanges", `[null]`, CodeInvalidParams, "missing value for required argument 0"},
+		{"eth_getFilterChanges", `[null]`, CodeDefault, "filter not found"}, // an empty rpc.ID, as go-ethereum
 		{"eth_getFilterChanges", `[1]`, CodeInvalidParams, "invalid argument 0: json: cannot unmarshal number into Go value of type rpc.ID"},
 		{"eth_getFilterChanges", `[1e400]`, CodeInvalidParams, "invalid argument 0: json: cannot unmarshal number into Go value of type rpc.ID"},
 		{"eth_getFilterChanges", `[{"id":"` + id + `"}]`, CodeInvalidParams, "invalid argument 0: json: cannot unmarshal object into Go value of type rpc.ID"},
@@ -391,7 +391,7 @@ func TestFilterParams(t *testing.T) {
 		{"eth_newBlockFilter", `[1]`, CodeInvalidParams, "too many arguments, want at most 0"},
 		{"eth_newFilter", `[]`, CodeInvalidParams, "missing value for required argument 0"},
 		{"eth_newFilter", `[{}, {}]`, CodeInvalidParams, "too many arguments, want at most 1"},
-		{"eth_newFilter", `["latest"]`, CodeInvalidParams, "invalid argument 0: json: cannot unmarshal string into Go value of type filters.FilterCriteria"},
+		{"eth_newFilter", `["latest"]`, CodeInvalidParams, "invalid argument 0: json: cannot unmarshal string into Go value of type filters.input"},
 		{"eth_newFilter", `[{"fromBlock":"0x10000000000000000"}]`, CodeInvalidParams, "invalid argument 0: hex number > 64 bits"},
 		{"eth_newFilter", `[{"toBlock":"0x8000000000000000"}]`, CodeInvalidParams, "invalid argument 0: block number larger than int64"},
 		{"eth_newFilter", `[{"fromBlock":123}]`, CodeInvalidParams, "invalid argument 0"},
@@ -405,7 +405,7 @@ func TestFilterParams(t *testing.T) {
 		{"eth_newFilter", `[{"fromBlock":"0x0","toBlock":"earliest"}]`, CodeInvalidParams, "invalid block range params"},
 		{"eth_newFilter", `[{"blockHash":"` + c.blocks[1].Hash.Hex() + `","toBlock":"0x1"}]`, CodeInvalidParams, "invalid argument 0: cannot specify both BlockHash and FromBlock/ToBlock"},
 		{"eth_newFilter", `[{"blockHash":"0x12"}]`, CodeInvalidParams, "invalid argument 0"},
-		{"eth_newFilter", `[{"topics":[null,null,null,null,null]}]`, CodeInvalidParams, "exceed max topics"},
+		{"eth_newFilter", `[{"topics":[null,null,null,null,null]}]`, CodeInvalidParams, "invalid argument 0: exceed max topics"},
 		{"eth_newFilter", `[{"topics":[["0x12"]]}]`, CodeInvalidParams, "invalid argument 0"},
 		{"eth_newFilter", `[{"address":7}]`, CodeInvalidParams, "invalid argument 0: invalid addresses in query"},
 		{"eth_newFilter", `[{"address":` + string(mustJSON(t, manyAddrs)) + `}]`, CodeDefault, "exceed max addresses or topics per search position"},

@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/common/hexutil"
 	"github.com/ethereum/go-ethereum/core/types"
 )
 
@@ -23,153 +24,138 @@ type logFilter struct {
 	topics    [][]common.Hash // nil / empty position: wildcard
 }
 
-// parseLogFilter decodes the filter object like go-ethereum's FilterCriteria.
+// parseLogFilter decodes the filter object as go-ethereum's
+// FilterCriteria.UnmarshalJSON does, through the same shape (its type
+// filters.input, whose name appears in decoding errors) and with the same
+// checks in the same order. Every error is a decoding error of parameter 0
+// (-32602 "invalid argument 0: …"). JSON null is the empty filter.
 func parseLogFilter(raw []byte) (*logFilter, error) {
-	if raw[0] != '{' {
-		return nil, typeError(0, jsonKind(raw), "filters.FilterCriteria")
+	if raw[0] != '{' && raw[0] != 'n' {
+		return nil, typeError(0, jsonKind(raw), "filters.input")
 	}
-	var in struct {
-		BlockHash *common.Hash    `json:"blockHash"`
-		FromBlock json.RawMessage `json:"fromBlock"`
-		ToBlock   json.RawMessage `json:"toBlock"`
-		Addresses json.RawMessage `json:"address"`
-		Topics    json.RawMessage `json:"topics"`
+	type input struct {
+		BlockHash *common.Hash `json:"blockHash"`
+		FromBlock *blockNumber `json:"fromBlock"`
+		ToBlock   *blockNumber `json:"toBlock"`
+		Addresses any          `json:"address"`
+		Topics    []any        `json:"topics"`
 	}
+	var in input
 	if err := json.Unmarshal(raw, &in); err != nil {
 		return nil, argError(0, err)
 	}
+	f, err := logFilterOf(in.BlockHash, in.FromBlock, in.ToBlock, in.Addresses, in.Topics)
+	if err != nil {
+		return nil, argError(0, err)
+	}
+	return f, nil
+}
+
+// logFilterOf checks and converts the decoded members of a filter object.
+func logFilterOf(blockHash *common.Hash, from, to *blockNumber, addresses any, topics []any) (*logFilter, error) {
 	f := &logFilter{from: BlockRef{Tag: TagLatest}, to: BlockRef{Tag: TagLatest}}
-	hasFrom := len(in.FromBlock) > 0 && !isNull(in.FromBlock)
-	hasTo := len(in.ToBlock) > 0 && !isNull(in.ToBlock)
-	if in.BlockHash != nil {
-		if hasFrom || hasTo {
-			return nil, argError(0, errors.New("cannot specify both BlockHash and FromBlock/ToBlock, choose one or the other"))
+	if blockHash != nil {
+		if from != nil || to != nil {
+			return nil, errors.New("cannot specify both BlockHash and FromBlock/ToBlock, choose one or the other")
 		}
-		f.blockHash = in.BlockHash
-	}
-	var err error
-	if hasFrom {
-		if f.from, err = parseBlockNumber(0, in.FromBlock); err != nil {
-			return nil, err
+		f.blockHash = blockHash
+	} else {
+		if from != nil {
+			f.from = from.ref
 		}
-	}
-	if hasTo {
-		if f.to, err = parseBlockNumber(0, in.ToBlock); err != nil {
-			return nil, err
+		if to != nil {
+			f.to = to.ref
 		}
 	}
-	if addrs := trimWS(in.Addresses); len(addrs) > 0 && !isNull(addrs) {
-		switch addrs[0] {
-		case '"':
-			a, err := decodeFilterAddress(addrs)
-			if err != nil {
-				return nil, argError(0, fmt.Errorf("invalid address: %v", err))
-			}
-			f.addresses = []common.Address{a}
-		case '[':
-			i := 0
-			forEachElem(addrs, func(e []byte) bool {
-				if e[0] != '"' {
-					err = fmt.Errorf("non-string address at index %d", i)
-					return false
+	if addresses != nil {
+		switch addrs := addresses.(type) {
+		case []any:
+			for i, v := range addrs {
+				str, ok := v.(string)
+				if !ok {
+					return nil, fmt.Errorf("non-string address at index %d", i)
 				}
-				a, aerr := decodeFilterAddress(e)
-				if aerr != nil {
-					err = fmt.Errorf("invalid address at index %d: %v", i, aerr)
-					return false
+				a, err := decodeFilterAddress(str)
+				if err != nil {
+					return nil, fmt.Errorf("invalid address at index %d: %v", i, err)
 				}
 				f.addresses = append(f.addresses, a)
-				i++
-				return true
-			})
-			if err != nil {
-				return nil, argError(0, err)
 			}
+		case string:
+			a, err := decodeFilterAddress(addrs)
+			if err != nil {
+				return nil, fmt.Errorf("invalid address: %v", err)
+			}
+			f.addresses = []common.Address{a}
 		default:
-			return nil, argError(0, errors.New("invalid addresses in query"))
+			return nil, errors.New("invalid addresses in query")
 		}
 	}
-	if topics := trimWS(in.Topics); len(topics) > 0 && !isNull(topics) {
-		if topics[0] != '[' {
-			return nil, invalidParams("invalid topic(s)")
-		}
-		n := 0
-		forEachElem(topics, func([]byte) bool { n++; return true })
-		if n > maxTopics {
-			return nil, invalidParams("exceed max topics")
-		}
-		f.topics = make([][]common.Hash, n)
-		pos := 0
-		forEachElem(topics, func(t []byte) bool {
-			switch t[0] {
-			case 'n': // null: wildcard
-			case '"':
-				var h common.Hash
-				if h, err = decodeTopic(t); err != nil {
-					return false
-				}
-				f.topics[pos] = []common.Hash{h}
-			case '[':
-				m := 0
-				forEachElem(t, func([]byte) bool { m++; return true })
-				if m > maxSubTopics {
-					err = invalidParams("exceed max topics")
-					return false
-				}
-				wildcard := false
-				forEachElem(t, func(e []byte) bool {
-					switch e[0] {
-					case 'n':
-						wildcard = true
-					case '"':
-						var h common.Hash
-						if h, err = decodeTopic(e); err != nil {
-							return false
-						}
-						f.topics[pos] = append(f.topics[pos], h)
-					default:
-						err = invalidParams("invalid topic(s)")
-						return false
-					}
-					return true
-				})
+	if len(topics) > maxTopics {
+		return nil, errExceedMaxTopics
+	}
+	// A topic position is null (any topic), a topic, or a list of alternatives
+	// (where a null makes the whole position a wildcard; go-ethereum stops
+	// reading the list there).
+	if len(topics) > 0 {
+		f.topics = make([][]common.Hash, len(topics))
+		for i, t := range topics {
+			switch topic := t.(type) {
+			case nil:
+			case string:
+				h, err := decodeTopic(topic)
 				if err != nil {
-					return false
+					return nil, err
 				}
-				if wildcard {
-					f.topics[pos] = nil
+				f.topics[i] = []common.Hash{h}
+			case []any:
+				if len(topic) > maxSubTopics {
+					return nil, errExceedMaxTopics
+				}
+				for _, alt := range topic {
+					if alt == nil {
+						f.topics[i] = nil
+						break
+					}
+					str, ok := alt.(string)
+					if !ok {
+						return nil, errInvalidTopic
+					}
+					h, err := decodeTopic(str)
+					if err != nil {
+						return nil, err
+					}
+					f.topics[i] = append(f.topics[i], h)
 				}
 			default:
-				err = invalidParams("invalid topic(s)")
-				return false
+				return nil, errInvalidTopic
 			}
-			pos++
-			return true
-		})
-		if err != nil {
-			return nil, err
 		}
 	}
 	return f, nil
 }
 
-func decodeFilterAddress(raw []byte) (common.Address, error) {
-	b, err := decodeHexBytes(raw[1 : len(raw)-1])
+var (
+	// go-ethereum's errExceedMaxTopics and errInvalidTopic (reported as
+	// decoding errors of the filter parameter).
+	errExceedMaxTopics = errors.New("exceed max topics")
+	errInvalidTopic    = errors.New("invalid topic(s)")
+)
+
+func decodeFilterAddress(s string) (common.Address, error) {
+	b, err := hexutil.Decode(s)
 	if err == nil && len(b) != common.AddressLength {
 		err = fmt.Errorf("hex has invalid length %d after decoding; expected %d for address", len(b), common.AddressLength)
 	}
 	return common.BytesToAddress(b), err
 }
 
-func decodeTopic(raw []byte) (common.Hash, error) {
-	b, err := decodeHexBytes(raw[1 : len(raw)-1])
+func decodeTopic(s string) (common.Hash, error) {
+	b, err := hexutil.Decode(s)
 	if err == nil && len(b) != common.HashLength {
 		err = fmt.Errorf("hex has invalid length %d after decoding; expected %d for topic", len(b), common.HashLength)
 	}
-	if err != nil {
-		return common.Hash{}, argError(0, err)
-	}
-	return common.BytesToHash(b), nil
+	return common.BytesToHash(b), err
 }
 
 // bloomMatch reports whether a block with this bloom may hold matching logs.
@@ -264,13 +250,18 @@ func (s *Server) resolveLogBlock(ctx context.Context, ref BlockRef, head uint64)
 
 // ethGetLogs: eth_getLogs(filter).
 func (s *Server) ethGetLogs(ctx context.Context, a *args, dst []byte) ([]byte, error) {
-	raw, err := a.required(0)
+	raw, err := a.arg(0)
 	if err != nil {
 		return dst, err
 	}
 	f, err := parseLogFilter(raw)
 	if err != nil {
 		return dst, err
+	}
+	// go-ethereum's default LogQueryLimit (topic alternatives are bounded by
+	// parseLogFilter).
+	if len(f.addresses) > maxFilterAddresses {
+		return dst, errFilterQueryLimit
 	}
 	return s.appendLogs(ctx, f, dst)
 }

@@ -79,7 +79,7 @@ func (s *Server) web3ClientVersion(_ context.Context, _ *args, dst []byte) ([]by
 }
 
 func (s *Server) web3Sha3(_ context.Context, a *args, dst []byte) ([]byte, error) {
-	raw, err := a.required(0)
+	raw, err := a.arg(0)
 	if err != nil {
 		return dst, err
 	}
@@ -102,9 +102,10 @@ func (s *Server) ethBlockNumber(_ context.Context, _ *args, dst []byte) ([]byte,
 	return appendUint64Hex(dst, s.b.HeadNumber()), nil
 }
 
-// addressAndBlock decodes the (address, block = latest) parameters.
+// addressAndBlock decodes the (address, block) parameters. Both are required,
+// as in go-ethereum (whose block parameter is not a pointer).
 func addressAndBlock(a *args) (common.Address, BlockRef, error) {
-	raw, err := a.required(0)
+	raw, err := a.arg(0)
 	if err != nil {
 		return common.Address{}, BlockRef{}, err
 	}
@@ -112,8 +113,21 @@ func addressAndBlock(a *args) (common.Address, BlockRef, error) {
 	if err != nil {
 		return addr, BlockRef{}, err
 	}
-	ref, err := optBlock(a, 1, TagLatest)
+	ref, err := stateBlock(a, 1)
 	return addr, ref, err
+}
+
+// checkHeader reports the error go-ethereum's headerByNumberOrHash gives when
+// ref names no block (ErrUnknownBlock, or the lookup's error), nil otherwise.
+func (s *Server) checkHeader(ctx context.Context, ref BlockRef) error {
+	h, _, err := s.b.HeaderByRef(ctx, ref)
+	if err != nil {
+		return err
+	}
+	if h == nil {
+		return ErrUnknownBlock
+	}
+	return nil
 }
 
 func (s *Server) ethGetBalance(ctx context.Context, a *args, dst []byte) ([]byte, error) {
@@ -156,7 +170,7 @@ func (s *Server) ethGetCode(ctx context.Context, a *args, dst []byte) ([]byte, e
 }
 
 func (s *Server) ethGetStorageAt(ctx context.Context, a *args, dst []byte) ([]byte, error) {
-	raw, err := a.required(0)
+	raw, err := a.arg(0)
 	if err != nil {
 		return dst, err
 	}
@@ -164,17 +178,25 @@ func (s *Server) ethGetStorageAt(ctx context.Context, a *args, dst []byte) ([]by
 	if err != nil {
 		return dst, err
 	}
-	rawKey, err := a.required(1)
+	rawKey, err := a.arg(1)
 	if err != nil {
 		return dst, err
 	}
-	key, _, err := parseStorageKey(1, rawKey)
+	hexKey, err := parseStorageKey(1, rawKey)
 	if err != nil {
 		return dst, err
 	}
-	ref, err := optBlock(a, 2, TagLatest)
+	ref, err := stateBlock(a, 2)
 	if err != nil {
 		return dst, err
+	}
+	key, _, err := decodeStorageKey(hexKey)
+	if err != nil {
+		// go-ethereum decodes the key after looking the block up.
+		if herr := s.checkHeader(ctx, ref); herr != nil {
+			return dst, herr
+		}
+		return dst, storageKeyError(err, hexKey)
 	}
 	val, err := s.b.Storage(ctx, addr, key, ref)
 	if err != nil {
@@ -207,7 +229,7 @@ func (s *Server) ethMaxPriorityFeePerGas(ctx context.Context, _ *args, dst []byt
 }
 
 func (s *Server) ethSendRawTransaction(ctx context.Context, a *args, dst []byte) ([]byte, error) {
-	raw, err := a.required(0)
+	raw, err := a.arg(0)
 	if err != nil {
 		return dst, err
 	}
@@ -239,7 +261,7 @@ func parseTimeoutMs(i int, raw []byte) (uint64, error) {
 }
 
 func (s *Server) ethSendRawTransactionSync(ctx context.Context, a *args, dst []byte) ([]byte, error) {
-	raw, err := a.required(0)
+	raw, err := a.arg(0)
 	if err != nil {
 		return dst, err
 	}
@@ -276,7 +298,7 @@ func rawTxHash(raw []byte) common.Hash {
 }
 
 func hashParam(a *args, i int) (common.Hash, error) {
-	raw, err := a.required(i)
+	raw, err := a.arg(i)
 	if err != nil {
 		return common.Hash{}, err
 	}
@@ -365,7 +387,7 @@ func (s *Server) block(ctx context.Context, ref BlockRef) (*Block, error) {
 }
 
 func (s *Server) blockAndFlag(ctx context.Context, a *args, ref BlockRef, dst []byte) ([]byte, error) {
-	rawFull, err := a.required(1)
+	rawFull, err := a.arg(1)
 	if err != nil {
 		return dst, err
 	}
@@ -397,7 +419,7 @@ func (s *Server) ethGetBlockByHash(ctx context.Context, a *args, dst []byte) ([]
 }
 
 func (s *Server) ethGetBlockReceipts(ctx context.Context, a *args, dst []byte) ([]byte, error) {
-	raw, err := a.required(0)
+	raw, err := a.arg(0) // null or {}: errNoBlock, go-ethereum's answer too
 	if err != nil {
 		return dst, err
 	}
@@ -447,7 +469,7 @@ func (s *Server) ethGetBlockTxCountByHash(ctx context.Context, a *args, dst []by
 }
 
 func (s *Server) txByIndex(ctx context.Context, a *args, ref BlockRef, dst []byte) ([]byte, error) {
-	rawIdx, err := a.required(1)
+	rawIdx, err := a.arg(1)
 	if err != nil {
 		return dst, err
 	}

@@ -32,21 +32,20 @@ func TestSimpleMethods(t *testing.T) {
 		{"net_peerCount", nil, `"0x0"`},
 		{"eth_accounts", nil, `[]`},
 		{"web3_sha3", []any{"0x68656c6c6f20776f726c64"}, `"0x47173285a8d7341e5e972fc677286384f802f8ef42a5ec5f03bbfa254cb01fad"`},
-		{"eth_getBalance", []any{addr0}, `"0xd3c21bcecceda1000000"`},
+		{"eth_getBalance", []any{addr0, "latest"}, `"0xd3c21bcecceda1000000"`},
 		{"eth_getBalance", []any{c.addrs[1].Hex(), "0x1"}, `"0x3e8"`},
 		{"eth_getBalance", []any{c.addrs[1].Hex(), "earliest"}, `"0x0"`},
 		{"eth_getBalance", []any{c.addrs[1].Hex(), "pending"}, `"0xbb8"`},
 		{"eth_getBalance", []any{c.addrs[1].Hex(), map[string]any{"blockNumber": "0x1"}}, `"0x3e8"`},
 		{"eth_getBalance", []any{c.addrs[1].Hex(), map[string]any{"blockHash": c.blocks[1].Hash, "requireCanonical": true}}, `"0x3e8"`},
 		{"eth_getBalance", []any{c.addrs[1].Hex(), c.blocks[1].Hash.Hex()}, `"0x3e8"`},
-		{"eth_getTransactionCount", []any{addr0}, `"0x3"`},
 		{"eth_getTransactionCount", []any{addr0, "latest"}, `"0x3"`},
 		{"eth_getTransactionCount", []any{addr0, "pending"}, `"0xd"`},
 		{"eth_getCode", []any{c.contract.Hex(), "latest"}, `"0x6080604052"`},
-		{"eth_getCode", []any{addr0}, `"0x"`},
+		{"eth_getCode", []any{addr0, "latest"}, `"0x"`},
 		{"eth_getStorageAt", []any{c.contract.Hex(), "0x0", "latest"}, `"0x0000000000000000000000000000000000000000000000000000000000000001"`},
-		{"eth_getStorageAt", []any{c.contract.Hex(), "5"}, `"0x0000000000000000000000000000000000000000000000000000000000000006"`},
-		{"eth_getStorageAt", []any{c.contract.Hex(), "0x0000000000000000000000000000000000000000000000000000000000000002"}, `"0x0000000000000000000000000000000000000000000000000000000000000003"`},
+		{"eth_getStorageAt", []any{c.contract.Hex(), "5", "latest"}, `"0x0000000000000000000000000000000000000000000000000000000000000006"`},
+		{"eth_getStorageAt", []any{c.contract.Hex(), "0x0000000000000000000000000000000000000000000000000000000000000002", "latest"}, `"0x0000000000000000000000000000000000000000000000000000000000000003"`},
 		{"eth_maxPriorityFeePerGas", nil, `"0x3b9aca00"`},
 		{"eth_getBlockTransactionCountByNumber", []any{"0x1"}, `"0x4"`},
 		{"eth_getBlockTransactionCountByNumber", []any{"pending"}, `"0x1"`},
@@ -299,35 +298,43 @@ func TestFeeHistory(t *testing.T) {
 	}
 
 	// Decimal count, number as newest, no percentiles: no reward member.
-	raw = result(t, s, "eth_feeHistory", 2, "0x1")
+	raw = result(t, s, "eth_feeHistory", 2, "0x1", nil)
 	if strings.Contains(string(raw), "reward") || !strings.HasPrefix(string(raw), `{"oldestBlock":"0x0","baseFeePerGas":[`) {
 		t.Errorf("no percentiles: %s", raw)
 	}
 	// Count larger than the chain is clipped; zero count is empty.
-	raw = result(t, s, "eth_feeHistory", "0x400", "latest")
+	raw = result(t, s, "eth_feeHistory", "0x400", "latest", []float64{})
 	if !strings.HasPrefix(string(raw), `{"oldestBlock":"0x0"`) {
 		t.Errorf("clipped: %s", raw)
 	}
-	eqJSON(t, "zero count", result(t, s, "eth_feeHistory", "0x0", "latest"), []byte(`{"oldestBlock":"0x0","gasUsedRatio":null}`))
+	eqJSON(t, "zero count", result(t, s, "eth_feeHistory", "0x0", "latest", []float64{101}), []byte(`{"oldestBlock":"0x0","gasUsedRatio":null}`))
 	// Pending newest includes the open block.
-	raw = result(t, s, "eth_feeHistory", "0x1", "pending")
+	raw = result(t, s, "eth_feeHistory", "0x1", "pending", nil)
 	if !strings.HasPrefix(string(raw), `{"oldestBlock":"0x3"`) {
 		t.Errorf("pending: %s", raw)
 	}
-	// Errors.
-	for _, p := range [][]any{
-		{"0x1", "latest", []float64{50, 10}},
-		{"0x1", "latest", []float64{101}},
-		{"0x1", "latest", []float64{-1}},
-		{"0x1", "latest", "x"},
-		{"-1", "latest"},
-		{"0x1"},
+	// Errors, as go-ethereum's: decoding errors and missing parameters (all
+	// three are required) are invalid params, invalid percentiles plain errors.
+	for _, tc := range []struct {
+		params []any
+		code   int
+		msg    string
+	}{
+		{[]any{"0x1", "latest", []float64{50, 10}}, CodeDefault, "invalid reward percentile: #0:50.000000 >= #1:10.000000"},
+		{[]any{"0x1", "latest", []float64{101}}, CodeDefault, "invalid reward percentile: 101.000000"},
+		{[]any{"0x1", "latest", []float64{-1}}, CodeDefault, "invalid reward percentile: -1.000000"},
+		{[]any{"0x1", "latest", "x"}, CodeInvalidParams, "invalid argument 2: json: cannot unmarshal string into Go value of type []float64"},
+		{[]any{"-1", "latest", nil}, CodeInvalidParams, "invalid argument 0: "},
+		{[]any{nil, "latest", nil}, CodeInvalidParams, `invalid argument 0: invalid hex or decimal integer "null"`},
+		{[]any{"0x1", nil, nil}, CodeInvalidParams, "invalid argument 1: hex string without 0x prefix"},
+		{[]any{"0x1", "latest"}, CodeInvalidParams, "missing value for required argument 2"},
+		{[]any{"0x1"}, CodeInvalidParams, "missing value for required argument 1"},
 	} {
-		if e := callErr(t, s, reqBody(t, 1, "eth_feeHistory", p...)); e.Code != CodeInvalidParams {
-			t.Errorf("%v: code %d %q", p, e.Code, e.Message)
+		if e := callErr(t, s, reqBody(t, 1, "eth_feeHistory", tc.params...)); e.Code != tc.code || !strings.HasPrefix(e.Message, tc.msg) {
+			t.Errorf("%v: got %d %q, want %d %q", tc.params, e.Code, e.Message, tc.code, tc.msg)
 		}
 	}
-	if e := callErr(t, s, reqBody(t, 1, "eth_feeHistory", "0x1", "0x9")); e.Code != CodeDefault || !strings.Contains(e.Message, "request beyond head block") {
+	if e := callErr(t, s, reqBody(t, 1, "eth_feeHistory", "0x1", "0x9", nil)); e.Code != CodeDefault || !strings.Contains(e.Message, "request beyond head block") {
 		t.Errorf("beyond head: %d %q", e.Code, e.Message)
 	}
 }
@@ -399,8 +406,6 @@ func TestCallArgs(t *testing.T) {
 	result(t, s, "eth_call", nil, "latest")
 
 	for name, p := range map[string][]any{
-		"state overrides":        {map[string]any{}, "latest", map[string]any{c.contract.Hex(): map[string]any{"balance": "0x1"}}},
-		"block overrides":        {map[string]any{}, "latest", nil, map[string]any{"number": "0x1"}},
 		"bad from":               {map[string]any{"from": "0x12"}},
 		"args not an object":     {"0x12"},
 		"missing args":           {},

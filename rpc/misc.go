@@ -47,7 +47,7 @@ func (s *Server) ethGetUncleCountByBlockHash(ctx context.Context, a *args, dst [
 // uncleByIndex decodes the index (parameter 1) like go-ethereum's hexutil.Uint
 // and answers null; a failing block lookup still reports its error.
 func (s *Server) uncleByIndex(ctx context.Context, a *args, ref BlockRef, dst []byte) ([]byte, error) {
-	rawIdx, err := a.required(1)
+	rawIdx, err := a.arg(1)
 	if err != nil {
 		return dst, err
 	}

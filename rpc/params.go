@@ -54,13 +54,26 @@ func (a *args) get(i int) []byte {
 	return a.v[i]
 }
 
-// required returns parameter i or a "missing value" error.
+// required returns parameter i or a "missing value" error; JSON null counts as
+// missing.
 func (a *args) required(i int) ([]byte, error) {
 	v := a.get(i)
 	if v == nil {
 		return nil, invalidParams("missing value for required argument %d", i)
 	}
 	return v, nil
+}
+
+// arg returns parameter i as sent, JSON null included, or a "missing value"
+// error when the call has fewer parameters. This is go-ethereum's rule for a
+// parameter of a non-pointer type: only an absent one is missing, and null is
+// decoded as that type decodes it (hex types refuse it as a non-string, a
+// bool, string or slice takes its zero value, a block number is not hex).
+func (a *args) arg(i int) ([]byte, error) {
+	if i >= a.n {
+		return nil, invalidParams("missing value for required argument %d", i)
+	}
+	return a.v[i], nil
 }
 
 // argError formats a decoding failure of parameter i like go-ethereum's
@@ -261,35 +274,51 @@ func parseUint64(i int, raw []byte, typ string) (uint64, error) {
 	return v, nil
 }
 
+// parseBool decodes a bool parameter; null is false, as encoding/json leaves a
+// bool unchanged for null.
 func parseBool(i int, raw []byte) (bool, error) {
 	switch string(raw) {
 	case "true":
 		return true, nil
-	case "false":
+	case "false", "null":
 		return false, nil
 	}
 	return false, typeError(i, jsonKind(raw), "bool")
 }
 
-// parseBlockNumber decodes a block number parameter like rpc.BlockNumber: a tag
-// or a hex number, quoted (go-ethereum also strips the quotes without decoding
-// escapes).
-func parseBlockNumber(i int, raw []byte) (BlockRef, error) {
+// blockNumber decodes a block number like go-ethereum's rpc.BlockNumber
+// (UnmarshalJSON): a tag or a hex number, quoted or not (the quotes are
+// stripped without decoding escapes). Its errors are go-ethereum's, unwrapped.
+type blockNumber struct{ ref BlockRef }
+
+func (bn *blockNumber) UnmarshalJSON(raw []byte) error {
 	in := trimWS(raw)
 	if len(in) >= 2 && in[0] == '"' && in[len(in)-1] == '"' {
 		in = in[1 : len(in)-1]
 	}
 	if ref, ok := blockTag(in); ok {
-		return ref, nil
+		bn.ref = ref
+		return nil
 	}
 	n, err := decodeQuantity(in, false)
 	if err != nil {
-		return BlockRef{}, argError(i, err)
+		return err
 	}
 	if n > math.MaxInt64 {
-		return BlockRef{}, argError(i, errors.New("block number larger than int64"))
+		return errors.New("block number larger than int64")
 	}
-	return BlockRef{Tag: TagNumber, Number: n}, nil
+	bn.ref = BlockRef{Tag: TagNumber, Number: n}
+	return nil
+}
+
+// parseBlockNumber decodes a block number parameter like rpc.BlockNumber (JSON
+// null included: it is not a hex number).
+func parseBlockNumber(i int, raw []byte) (BlockRef, error) {
+	var bn blockNumber
+	if err := bn.UnmarshalJSON(raw); err != nil {
+		return BlockRef{}, argError(i, err)
+	}
+	return bn.ref, nil
 }
 
 func blockTag(in []byte) (BlockRef, bool) {
@@ -308,30 +337,40 @@ func blockTag(in []byte) (BlockRef, bool) {
 	return BlockRef{}, false
 }
 
+// errNoBlock is what go-ethereum's backend answers for an EIP-1898 block
+// parameter that selects no block: {} (or an object with neither blockNumber
+// nor blockHash), or JSON null where the parameter is not a pointer. That is not
+// a decoding error; the methods that read state (through go-ethereum's
+// headerByNumberOrHash) answer ErrUnknownBlock ("header not found") instead,
+// see stateBlock and optStateBlock.
+var errNoBlock = errors.New("invalid arguments; neither block nor hash specified")
+
 // parseBlockNumberOrHash decodes an EIP-1898 block parameter like
 // rpc.BlockNumberOrHash: a tag, a hex number, a 32-byte hash, or an object
-// {"blockNumber": ...} / {"blockHash": ..., "requireCanonical": bool}.
+// {"blockNumber": ...} / {"blockHash": ..., "requireCanonical": bool}. As
+// go-ethereum, an object that does not decode is reported as not being a
+// string (its fallback decoding), and null or an object that selects nothing
+// returns errNoBlock.
 func parseBlockNumberOrHash(i int, raw []byte) (BlockRef, error) {
 	switch raw[0] {
-	case '{':
+	case '{', 'n':
 		var obj struct {
-			BlockNumber      json.RawMessage `json:"blockNumber"`
-			BlockHash        *common.Hash    `json:"blockHash"`
-			RequireCanonical bool            `json:"requireCanonical"`
+			BlockNumber      *blockNumber `json:"blockNumber"`
+			BlockHash        *common.Hash `json:"blockHash"`
+			RequireCanonical bool         `json:"requireCanonical"`
 		}
 		if err := json.Unmarshal(raw, &obj); err != nil {
-			return BlockRef{}, argError(i, err)
+			return BlockRef{}, typeError(i, jsonKind(raw), "string")
 		}
-		hasNumber := len(obj.BlockNumber) > 0 && !isNull(obj.BlockNumber)
 		switch {
-		case hasNumber && obj.BlockHash != nil:
+		case obj.BlockNumber != nil && obj.BlockHash != nil:
 			return BlockRef{}, argError(i, errors.New("cannot specify both BlockHash and BlockNumber, choose one or the other"))
 		case obj.BlockHash != nil:
 			return BlockRef{Tag: TagHash, Hash: *obj.BlockHash, RequireCanonical: obj.RequireCanonical}, nil
-		case hasNumber:
-			return parseBlockNumber(i, obj.BlockNumber)
+		case obj.BlockNumber != nil:
+			return obj.BlockNumber.ref, nil
 		default:
-			return BlockRef{}, argError(i, errors.New("neither block nor hash specified"))
+			return BlockRef{}, errNoBlock
 		}
 	case '"':
 		s, ok := unquote(raw)
@@ -361,13 +400,42 @@ func parseBlockNumberOrHash(i int, raw []byte) (BlockRef, error) {
 	}
 }
 
-// optBlock decodes optional parameter i as an EIP-1898 block, defaulting to def.
+// stateBlock decodes the required block parameter i of the methods that read
+// state at a block (eth_getBalance, eth_getCode, eth_getTransactionCount,
+// eth_getStorageAt, eth_getProof): go-ethereum's parameter is a
+// rpc.BlockNumberOrHash, not a pointer, so an absent one is a missing argument,
+// and null or {} selects no block ("header not found").
+func stateBlock(a *args, i int) (BlockRef, error) {
+	raw, err := a.arg(i)
+	if err != nil {
+		return BlockRef{}, err
+	}
+	ref, err := parseBlockNumberOrHash(i, raw)
+	if err == errNoBlock {
+		err = ErrUnknownBlock
+	}
+	return ref, err
+}
+
+// optBlock decodes optional parameter i (go-ethereum: *rpc.BlockNumberOrHash)
+// as an EIP-1898 block, defaulting to def when absent or null. An object that
+// selects no block returns errNoBlock.
 func optBlock(a *args, i int, def BlockTag) (BlockRef, error) {
 	raw := a.get(i)
 	if raw == nil {
 		return BlockRef{Tag: def}, nil
 	}
 	return parseBlockNumberOrHash(i, raw)
+}
+
+// optStateBlock is optBlock for eth_call and eth_estimateGas, which look the
+// header up first: {} is "header not found".
+func optStateBlock(a *args, i int, def BlockTag) (BlockRef, error) {
+	ref, err := optBlock(a, i, def)
+	if err == errNoBlock {
+		err = ErrUnknownBlock
+	}
+	return ref, err
 }
 
 // decodeStorageKey parses a storage slot leniently like go-ethereum: optional 0x
@@ -390,25 +458,32 @@ func decodeStorageKey(s string) (common.Hash, int, error) {
 	return common.BytesToHash(b), len(b), nil
 }
 
-// parseStorageKey decodes a storage key parameter (a JSON string).
-func parseStorageKey(i int, raw []byte) (common.Hash, int, error) {
+// parseStorageKey checks that a storage key parameter is a JSON string (a Go
+// string in go-ethereum; null decodes as ""). The key itself is decoded by
+// decodeStorageKey, later: go-ethereum decodes it after looking the block up.
+func parseStorageKey(i int, raw []byte) (string, error) {
+	if isNull(raw) {
+		return "", nil
+	}
 	if raw[0] != '"' {
-		return common.Hash{}, 0, typeError(i, jsonKind(raw), "string")
+		return "", typeError(i, jsonKind(raw), "string")
 	}
 	s, ok := unquote(raw)
 	if !ok {
-		return common.Hash{}, 0, typeError(i, "string", "string")
+		return "", typeError(i, "string", "string")
 	}
-	h, n, err := decodeStorageKey(string(s))
-	if err != nil {
-		return h, n, invalidParams("%v: %q", err, s)
-	}
-	return h, n, nil
+	return string(s), nil
+}
+
+// storageKeyError is go-ethereum's invalid-params error for a key
+// decodeStorageKey refuses.
+func storageKeyError(err error, key string) error {
+	return invalidParams("%v: %q", err, key)
 }
 
 // blockNumberParam parses the required block-number parameter i.
 func blockNumberParam(a *args, i int) (BlockRef, error) {
-	raw, err := a.required(i)
+	raw, err := a.arg(i)
 	if err != nil {
 		return BlockRef{}, err
 	}

@@ -7,12 +7,11 @@
 // batched eth_sendRawTransaction calls go to BatchSender when the backend has it.
 //
 // Defaults that differ from go-ethereum: eth_estimateGas estimates against the
-// "pending" block when no block is given (go-ethereum: "latest"); eth_call with
-// state or block overrides is refused with invalid params. Any Content-Type is
-// accepted. GET answers 200 with an empty body (health check), GET /health 200
-// while the process serves and GET /ready 200 or 503 from the backend's
-// Readiness (health.go); OPTIONS answers CORS pre-flight requests. Answers of
-// 1 KiB or more are gzip-compressed for clients that accept it.
+// "pending" block when no block is given (go-ethereum: "latest"). Any
+// Content-Type is accepted. GET answers 200 with an empty body (health check),
+// GET /health 200 while the process serves and GET /ready 200 or 503 from the
+// backend's Readiness (health.go); OPTIONS answers CORS pre-flight requests.
+// Answers of 1 KiB or more are gzip-compressed for clients that accept it.
 //
 // Limits shared by HTTP and WebSocket (limits.go): requests executing at once
 // (Config.MaxConcurrent, then -32005 after Config.QueueTimeout), a deadline per

@@ -107,7 +107,7 @@ func TestTraceTransactionBadParams(t *testing.T) {
 	tx := `"` + f.c.blocks[1].Txs[0].Hash().Hex() + `"`
 	cases := []struct{ params, msg string }{
 		{`[]`, "missing value for required argument 0"},
-		{`[null]`, "missing value for required argument 0"},
+		{`[null]`, "invalid argument 0: json: cannot unmarshal non-string into Go value of type common.Hash"},
 		{`["0x12"]`, "invalid argument 0: hex string has length 2, want 64 for common.Hash"},
 		{`["` + strings.Repeat("z", 66) + `"]`, "invalid argument 0: json: cannot unmarshal hex string without 0x prefix into Go value of type common.Hash"},
 		{`[12]`, "invalid argument 0: json: cannot unmarshal non-string into Go value of type common.Hash"},

@@ -214,7 +214,7 @@ func (w *wsConn) handle(msg []byte) {
 	}()
 	call := &wsCall{conn: w}
 	ctx := context.WithValue(w.ctx, wsCallKey{}, call)
-	out, _ := w.s.serveBody(ctx, msg, nil)
+	out := w.s.serveWSBody(ctx, msg, nil)
 	if len(out) > 0 {
 		if err := w.enqueue(wsMsg{body: out}, false); err != nil {
 			call.cancelAll()

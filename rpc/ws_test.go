@@ -621,7 +621,7 @@ func FuzzWSBody(f *testing.F) {
 	w := newWSConn(s, nil, "fuzz") // handlers only: no socket, subscriptions are not started
 	f.Fuzz(func(t *testing.T, body []byte) {
 		call := &wsCall{conn: w}
-		out, _ := s.serveBody(context.WithValue(w.ctx, wsCallKey{}, call), body, nil)
+		out := s.serveWSBody(context.WithValue(w.ctx, wsCallKey{}, call), body, nil)
 		checkResponseBody(t, body, out)
 		w.mu.Lock()
 		n := len(w.subs)

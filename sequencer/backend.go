@@ -133,14 +133,24 @@ func (s *Sequencer) resolve(ref rpc.BlockRef) (n uint64, pending bool, err error
 	return 0, false, fmt.Errorf("unknown block tag %d", ref.Tag)
 }
 
-func pendingHeader(p *pendingBlock) *types.Header {
+// pendingHeader is the open block's header so far: the fields every sealed
+// header has (chain.SealHeaderRoots) with the roots and bloom left zero (not
+// final while the block is open) and the parent hash once the parent is
+// sealed. As go-ethereum's pending block, it has no parent beacon root.
+func (s *Sequencer) pendingHeader(p *pendingBlock) *types.Header {
 	var gas uint64
 	if n := len(p.receipts); n > 0 {
 		gas = p.receipts[n-1].CumulativeGasUsed
 	}
-	return &types.Header{Number: new(big.Int).SetUint64(p.env.Number), Time: p.env.Time, BaseFee: new(big.Int).Set(p.env.BaseFee),
-		GasLimit: p.env.GasLimit, GasUsed: gas, Coinbase: p.env.Coinbase, MixDigest: p.env.Random, Difficulty: new(big.Int),
-		UncleHash: types.EmptyUncleHash}
+	var parent common.Hash
+	if p.env.Number > 0 {
+		if b := s.index.block(p.env.Number - 1); b != nil {
+			parent = b.hash
+		}
+	}
+	h := chain.SealHeaderRoots(p.env, parent, common.Hash{}, common.Hash{}, common.Hash{}, types.Bloom{}, gas)
+	h.ParentBeaconRoot = nil
+	return h
 }
 
 func (b *backend) BlockByRef(ctx context.Context, ref rpc.BlockRef) (*rpc.Block, error) {
@@ -151,10 +161,10 @@ func (b *backend) BlockByRef(ctx context.Context, ref rpc.BlockRef) (*rpc.Block,
 	}
 	if pending {
 		p := s.index.getPending()
-		h := pendingHeader(p)
+		h := s.pendingHeader(p)
 		return &rpc.Block{Header: h, Txs: p.txs, Senders: p.senders,
 			Receipts: chain.FullReceipts(p.env, common.Hash{}, p.txs, p.senders, p.receipts),
-			Size:     types.NewBlockWithHeader(h).WithBody(types.Body{Transactions: p.txs}).Size()}, nil
+			Size:     types.NewBlockWithHeader(h).WithBody(types.Body{Transactions: p.txs, Withdrawals: []*types.Withdrawal{}}).Size()}, nil
 	}
 	sb, err := s.sealedBlock(n)
 	if err != nil {
@@ -178,7 +188,7 @@ func (b *backend) HeaderByRef(ctx context.Context, ref rpc.BlockRef) (*types.Hea
 		return nil, common.Hash{}, err
 	}
 	if pending {
-		return pendingHeader(s.index.getPending()), common.Hash{}, nil
+		return s.pendingHeader(s.index.getPending()), common.Hash{}, nil
 	}
 	if sb := s.index.block(n); sb != nil {
 		return sb.header, sb.hash, nil
@@ -301,6 +311,15 @@ func (b *backend) Proof(ctx context.Context, addr common.Address, slots []common
 	}
 	res := &rpc.AccountResult{Address: addr, AccountProof: p.AccountProof, Balance: &p.Balance, CodeHash: p.CodeHash,
 		Nonce: p.Nonce, StorageHash: p.StorageHash}
+	// As go-ethereum (StateDB.GetCodeHash / GetStorageRoot): an account that
+	// does not exist has the zero hash as its code hash and storage root.
+	r, err := s.merkle.Reader(h.Root, s.code)
+	if err != nil {
+		return nil, err
+	}
+	if _, ok := r.Account(addr); !ok {
+		res.CodeHash, res.StorageHash = common.Hash{}, common.Hash{}
+	}
 	for _, sp := range p.Storage {
 		res.StorageProof = append(res.StorageProof, rpc.StorageResult{Key: sp.Key, Value: sp.Value, Proof: sp.Proof})
 	}

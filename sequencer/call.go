@@ -6,24 +6,40 @@ import (
 	"fmt"
 	"math"
 	"math/big"
+	"time"
 
 	"github.com/ethereum/go-ethereum/accounts/abi"
+	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core"
+	"github.com/ethereum/go-ethereum/core/tracing"
 	"github.com/ethereum/go-ethereum/core/vm"
 	"github.com/ethereum/go-ethereum/params"
+	"github.com/holiman/uint256"
 
 	"github.com/kestrel-l2/kestrel/core/chain"
 	"github.com/kestrel-l2/kestrel/core/exec"
 	"github.com/kestrel-l2/kestrel/core/state"
 	"github.com/kestrel-l2/kestrel/rpc"
+	"github.com/kestrel-l2/kestrel/rpc/override"
 )
 
-// callEnv is the state and block a call runs against.
+// callEnv is the state and block a call runs against, with the call's
+// overrides.
 type callEnv struct {
 	r       state.Reader
 	env     chain.BlockEnv
 	lazy    *state.LazySlot
 	release func()
+
+	// blockCtx is the block context of the call: env's, with the block
+	// overrides applied.
+	blockCtx vm.BlockContext
+	// overrides are the state overrides, applied to each run's StateDB.
+	overrides *override.StateOverride
+	rules     params.Rules
+	// precompiles, when set, is the precompile set of the EVM (after
+	// movePrecompileToAddress overrides).
+	precompiles vm.PrecompiledContracts
 }
 
 func (s *Sequencer) callEnv(ref rpc.BlockRef) (*callEnv, error) {
@@ -37,52 +53,151 @@ func (s *Sequencer) callEnv(ref rpc.BlockRef) (*callEnv, error) {
 			ce.lazy = s.lazyParentSlot(env.Number)
 		}
 	}
+	ce.blockCtx = exec.BlockContext(s.execEnv(env))
+	// As go-ethereum's GetHashFn: no hash for the block itself or later ones,
+	// which BLOCKHASH can ask for under an overridden block number.
+	getHash := ce.blockCtx.GetHash
+	ce.blockCtx.GetHash = func(n uint64) common.Hash {
+		if n >= env.Number {
+			return common.Hash{}
+		}
+		return getHash(n)
+	}
 	return ce, nil
 }
 
-// message turns call arguments into a core.Message the way go-ethereum's eth_call
-// does: no nonce or EOA checks, fees zero unless given.
-func (s *Sequencer) message(ce *callEnv, m *rpc.CallMsg, gas uint64) *core.Message {
+// applyOverrides applies m's block overrides to the block context and checks
+// its state overrides, as go-ethereum's DoCall and DoEstimateGas do before
+// running anything. With setPrecompiles (eth_call) the EVM gets the precompile
+// set the overrides leave; go-ethereum's gas estimator keeps the default set.
+func (s *Sequencer) applyOverrides(ce *callEnv, m *rpc.CallMsg, setPrecompiles bool) error {
+	if err := m.BlockOverrides.Apply(&ce.blockCtx); err != nil {
+		return err
+	}
+	ce.rules = s.chainCf.Rules(ce.blockCtx.BlockNumber, ce.blockCtx.Random != nil, ce.blockCtx.Time)
+	if m.StateOverrides == nil {
+		return nil
+	}
+	precompiles := vm.ActivePrecompiledContracts(ce.rules)
+	if err := m.StateOverrides.Apply(overrideState{state.NewStateDB(ce.r)}, precompiles); err != nil {
+		return err
+	}
+	ce.overrides = m.StateOverrides
+	if setPrecompiles {
+		ce.precompiles = precompiles
+	}
+	return nil
+}
+
+// stateDB is a fresh StateDB over the call's state with the state overrides
+// applied.
+func (ce *callEnv) stateDB() *state.StateDB {
+	sdb := state.NewStateDB(ce.r)
+	sdb.SetLazySlot(ce.lazy)
+	if ce.overrides != nil {
+		// Checked in applyOverrides: it cannot fail now.
+		_ = ce.overrides.Apply(overrideState{sdb}, vm.ActivePrecompiledContracts(ce.rules))
+	}
+	return sdb
+}
+
+// overrideState writes state overrides into a StateDB.
+type overrideState struct{ *state.StateDB }
+
+func (o overrideState) SetNonce(addr common.Address, nonce uint64) {
+	o.StateDB.SetNonce(addr, nonce, tracing.NonceChangeUnspecified)
+}
+
+func (o overrideState) SetCode(addr common.Address, code []byte) {
+	o.StateDB.SetCode(addr, code, tracing.CodeChangeUnspecified)
+}
+
+func (o overrideState) SetBalance(addr common.Address, balance *uint256.Int) {
+	o.SubBalance(addr, o.GetBalance(addr), tracing.BalanceChangeUnspecified)
+	o.AddBalance(addr, balance, tracing.BalanceChangeUnspecified)
+}
+
+func (o overrideState) SetState(addr common.Address, key, value common.Hash) {
+	o.StateDB.SetState(addr, key, value)
+}
+
+// SetStorage replaces the account's storage as go-ethereum's StateDB.SetStorage:
+// the account is destroyed (its stored slots no longer apply) and created again
+// with its nonce, balance and code and the given slots.
+func (o overrideState) SetStorage(addr common.Address, storage map[common.Hash]common.Hash) {
+	existed := o.Exist(addr)
+	var (
+		nonce   uint64
+		balance uint256.Int
+		code    []byte
+	)
+	if existed {
+		nonce, balance, code = o.GetNonce(addr), *o.GetBalance(addr), o.GetCode(addr)
+		o.SelfDestruct(addr)
+		o.StateDB.Finalise(false)
+	}
+	o.CreateAccount(addr)
+	for key, value := range storage {
+		o.StateDB.SetState(addr, key, value)
+	}
+	if existed {
+		o.SetCode(addr, code)
+		o.SetNonce(addr, nonce)
+		o.SetBalance(addr, &balance)
+	}
+}
+
+func (o overrideState) Finalise() { o.StateDB.Finalise(false) }
+
+// message turns call arguments into a core.Message as go-ethereum's
+// TransactionArgs.ToMessage does for eth_call: the fee fields as the RPC layer
+// derived them (CallDefaults), nonce zero unless given, no nonce or EOA checks.
+func message(m *rpc.CallMsg, gas uint64) *core.Message {
 	msg := &core.Message{From: m.From, To: m.To, Value: m.Value, GasLimit: gas, Data: m.Data, AccessList: m.AccessList,
-		SetCodeAuthorizations: m.AuthList, SkipNonceChecks: true, SkipTransactionChecks: true,
-		GasPrice: new(big.Int), GasFeeCap: new(big.Int), GasTipCap: new(big.Int)}
+		GasPrice: m.GasPrice, GasFeeCap: m.GasFeeCap, GasTipCap: m.GasTipCap,
+		BlobHashes: m.BlobHashes, BlobGasFeeCap: m.BlobFeeCap,
+		SetCodeAuthorizations: m.AuthList, SkipNonceChecks: true, SkipTransactionChecks: true}
 	if msg.Value == nil {
 		msg.Value = new(big.Int)
 	}
 	if m.Nonce != nil {
 		msg.Nonce = *m.Nonce
-	} else if a, ok := ce.r.Account(m.From); ok {
-		msg.Nonce = a.Nonce
 	}
-	switch {
-	case m.GasPrice != nil:
-		msg.GasPrice, msg.GasFeeCap, msg.GasTipCap = m.GasPrice, m.GasPrice, m.GasPrice
-	case m.GasFeeCap != nil || m.GasTipCap != nil:
-		feeCap, tip := m.GasFeeCap, m.GasTipCap
-		if feeCap == nil {
-			feeCap = new(big.Int).Add(ce.env.BaseFee, tip)
-		}
-		if tip == nil {
-			tip = new(big.Int)
-		}
-		msg.GasFeeCap, msg.GasTipCap = feeCap, tip
-		price := new(big.Int).Add(tip, ce.env.BaseFee)
-		if price.Cmp(feeCap) > 0 {
-			price.Set(feeCap)
-		}
-		msg.GasPrice = price
+	if msg.GasPrice == nil {
+		msg.GasPrice = new(big.Int)
+	}
+	if msg.GasFeeCap == nil {
+		msg.GasFeeCap = msg.GasPrice
+	}
+	if msg.GasTipCap == nil {
+		msg.GasTipCap = msg.GasPrice
 	}
 	return msg
 }
 
-// run executes msg once on a fresh StateDB over the call's state.
+// errAborted is the error of a run stopped by the call timeout.
+type errAborted struct{ timeout time.Duration }
+
+func (e errAborted) Error() string { return fmt.Sprintf("execution aborted (timeout = %v)", e.timeout) }
+
+// run executes msg once on a fresh StateDB over the call's state, as
+// go-ethereum's eth_call and gas estimator do: NoBaseFee, the base fee zero
+// when the message pays no gas price and the blob base fee zero when it pays
+// no blob gas price. The error is the consensus error that kept msg from
+// being applied, unwrapped, or errAborted.
 func (s *Sequencer) run(ctx context.Context, ce *callEnv, msg *core.Message) (*core.ExecutionResult, error) {
-	sdb := state.NewStateDB(ce.r)
-	sdb.SetLazySlot(ce.lazy)
-	env := s.execEnv(ce.env)
-	// Fees are not charged when none were given, as in go-ethereum's eth_call.
-	noBaseFee := msg.GasFeeCap.Sign() == 0 && msg.GasTipCap.Sign() == 0
-	evm := vm.NewEVM(exec.BlockContext(env), sdb, s.chainCf, vm.Config{NoBaseFee: noBaseFee})
+	sdb := ce.stateDB()
+	blockCtx := ce.blockCtx
+	if msg.GasPrice.Sign() == 0 {
+		blockCtx.BaseFee = new(big.Int)
+	}
+	if msg.BlobGasFeeCap != nil && msg.BlobGasFeeCap.BitLen() == 0 {
+		blockCtx.BlobBaseFee = new(big.Int)
+	}
+	evm := vm.NewEVM(blockCtx, sdb, s.chainCf, vm.Config{NoBaseFee: true})
+	if ce.precompiles != nil {
+		evm.SetPrecompiles(ce.precompiles)
+	}
 	done := make(chan struct{})
 	defer close(done)
 	go func() {
@@ -92,15 +207,11 @@ func (s *Sequencer) run(ctx context.Context, ce *callEnv, msg *core.Message) (*c
 		case <-done:
 		}
 	}()
-	evm.SetTxContext(core.NewEVMTxContext(msg))
 	res, err := core.ApplyMessage(evm, msg, core.NewGasPool(math.MaxUint64))
-	if err != nil {
-		return nil, fmt.Errorf("err: %w (supplied gas %d)", err, msg.GasLimit)
-	}
 	if evm.Cancelled() {
-		return nil, fmt.Errorf("execution aborted (timeout = %v)", s.cfg.CallTimeout)
+		return nil, errAborted{s.cfg.CallTimeout}
 	}
-	return res, nil
+	return res, err
 }
 
 func revertError(res *core.ExecutionResult) error {
@@ -130,9 +241,16 @@ func (b *backend) Call(ctx context.Context, m *rpc.CallMsg, ref rpc.BlockRef) ([
 		return nil, err
 	}
 	defer ce.release()
-	res, err := s.run(ctx, ce, s.message(ce, m, s.callGas(m)))
-	if err != nil {
+	if err := s.applyOverrides(ce, m, true); err != nil {
 		return nil, err
+	}
+	msg := message(m, s.callGas(m))
+	res, err := s.run(ctx, ce, msg)
+	if err != nil {
+		if errors.As(err, new(errAborted)) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("err: %w (supplied gas %d)", err, msg.GasLimit)
 	}
 	if errors.Is(res.Err, vm.ErrExecutionReverted) {
 		return res.Return(), revertError(res)
@@ -143,9 +261,16 @@ func (b *backend) Call(ctx context.Context, m *rpc.CallMsg, ref rpc.BlockRef) ([
 	return res.Return(), nil
 }
 
-// EstimateGas binary-searches the smallest gas limit with which the call succeeds,
-// as go-ethereum's estimator does (first try the limit the first run suggests,
-// stop within 1.5%).
+// estimateErrorRatio is go-ethereum's estimateGasErrorRatio: the search stops
+// once the answer is within 1.5% above the smallest gas limit that works.
+const estimateErrorRatio = 0.015
+
+// EstimateGas finds the smallest gas limit with which the call succeeds as
+// go-ethereum's gas estimator (eth/gasestimator) does: the gas limit capped by
+// the block (or the given limit), EIP-7825, the sender's funds and the gas cap;
+// 21000 first for a plain transfer to an account without code; then a run at
+// the cap, one at the gas the first run used (plus the call stipend, times
+// 64/63), and a bisection skewed low that stops within 1.5%.
 func (b *backend) EstimateGas(ctx context.Context, m *rpc.CallMsg, ref rpc.BlockRef) (uint64, error) {
 	s := b.s
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.CallTimeout)
@@ -155,80 +280,109 @@ func (b *backend) EstimateGas(ctx context.Context, m *rpc.CallMsg, ref rpc.Block
 		return 0, err
 	}
 	defer ce.release()
+	if err := s.applyOverrides(ce, m, false); err != nil {
+		return 0, err
+	}
+	call := message(m, m.Gas)
+
 	hi := ce.env.GasLimit
-	if s.chainCf.IsOsaka(new(big.Int).SetUint64(ce.env.Number), ce.env.Time) && hi > params.MaxTxGas {
+	if call.GasLimit >= params.TxGas {
+		hi = call.GasLimit
+	}
+	if hi > params.MaxTxGas && s.chainCf.IsOsaka(ce.blockCtx.BlockNumber, ce.blockCtx.Time) {
 		hi = params.MaxTxGas
 	}
-	if m.Gas >= params.TxGas && m.Gas < hi {
-		hi = m.Gas
+	feeCap := call.GasFeeCap
+	if feeCap == nil {
+		feeCap = call.GasPrice
 	}
-	if hi > s.cfg.CallGasCap {
-		hi = s.cfg.CallGasCap
-	}
-	// With a fee given, the sender's balance caps the gas it can buy.
-	probe := s.message(ce, m, hi)
-	if feeCap := probe.GasFeeCap; feeCap.Sign() > 0 {
-		a, _ := ce.r.Account(m.From)
-		avail := a.Balance.ToBig()
-		if probe.Value.Sign() > 0 {
-			if probe.Value.Cmp(avail) >= 0 {
-				return 0, core.ErrInsufficientFundsForTransfer
-			}
-			avail.Sub(avail, probe.Value)
+	// The sender's funds cap the gas it can pay for.
+	if feeCap.BitLen() != 0 {
+		sdb := ce.stateDB()
+		available := sdb.GetBalance(call.From).ToBig()
+		if call.Value.Cmp(available) >= 0 {
+			return 0, core.ErrInsufficientFundsForTransfer
 		}
-		allowance := new(big.Int).Div(avail, feeCap)
+		available.Sub(available, call.Value)
+		if s.chainCf.IsCancun(new(big.Int).SetUint64(ce.env.Number), ce.env.Time) && len(call.BlobHashes) > 0 {
+			blobCost := new(big.Int).SetUint64(uint64(len(call.BlobHashes)) * params.BlobTxBlobGasPerBlob)
+			blobCost.Mul(blobCost, call.BlobGasFeeCap)
+			if blobCost.Cmp(available) >= 0 {
+				return 0, core.ErrInsufficientFunds
+			}
+			available.Sub(available, blobCost)
+		}
+		allowance := new(big.Int).Div(available, feeCap)
 		if allowance.IsUint64() && hi > allowance.Uint64() {
 			hi = allowance.Uint64()
 		}
 	}
-	try := func(gas uint64) (bool, *core.ExecutionResult, error) {
-		res, err := s.run(ctx, ce, s.message(ce, m, gas))
+	if gasCap := s.cfg.CallGasCap; gasCap != 0 && hi > gasCap {
+		hi = gasCap
+	}
+	// try runs the call with gas; failed tells whether it failed in a way more
+	// gas might fix, err is an error no gas limit fixes.
+	try := func(gas uint64) (failed bool, res *core.ExecutionResult, err error) {
+		call.GasLimit = gas
+		res, err = s.run(ctx, ce, call)
 		if err != nil {
-			if errors.Is(err, core.ErrIntrinsicGas) || errors.Is(err, core.ErrFloorDataGas) {
-				return true, nil, nil // too little gas: keep searching upward
+			if errors.As(err, new(errAborted)) {
+				return true, nil, err
 			}
-			return true, nil, err
+			if errors.Is(err, core.ErrIntrinsicGas) || errors.Is(err, core.ErrGasLimitTooHigh) {
+				return true, nil, nil
+			}
+			return true, nil, fmt.Errorf("failed with %d gas: %w", gas, err)
 		}
 		return res.Failed(), res, nil
+	}
+	// A plain transfer to an account without code most likely needs 21000; it
+	// is run anyway, as field combinations (access lists) may cost more.
+	if len(call.Data) == 0 && call.To != nil && ce.stateDB().GetCodeSize(*call.To) == 0 {
+		if failed, _, err := try(params.TxGas); !failed && err == nil {
+			return params.TxGas, nil
+		}
 	}
 	failed, res, err := try(hi)
 	if err != nil {
 		return 0, err
 	}
 	if failed {
-		if res != nil && errors.Is(res.Err, vm.ErrExecutionReverted) {
-			return 0, revertError(res)
-		}
-		if res != nil && res.Err != nil {
-			return 0, fmt.Errorf("gas required exceeds allowance (%d): %w", hi, res.Err)
+		if res != nil && !errors.Is(res.Err, vm.ErrOutOfGas) {
+			if errors.Is(res.Err, vm.ErrExecutionReverted) {
+				return 0, revertError(res)
+			}
+			return 0, res.Err
 		}
 		return 0, fmt.Errorf("gas required exceeds allowance (%d)", hi)
 	}
+	// The gas the unconstrained run used bounds the answer from below.
 	lo := res.UsedGas - 1
-	if opt := (res.MaxUsedGas + params.CallStipend) * 64 / 63; opt < hi {
-		f, _, err := try(opt)
+	if optimistic := (res.MaxUsedGas + params.CallStipend) * 64 / 63; optimistic < hi {
+		failed, _, err := try(optimistic)
 		if err != nil {
 			return 0, err
 		}
-		if !f {
-			hi = opt
+		if failed {
+			lo = optimistic
 		} else {
-			lo = opt
+			hi = optimistic
 		}
 	}
 	for lo+1 < hi {
-		if float64(hi-lo)/float64(hi) < 0.015 {
+		if float64(hi-lo)/float64(hi) < estimateErrorRatio {
 			break
 		}
-		mid := (hi + lo) / 2
+		mid := lo + (hi-lo)/2
 		if mid > lo*2 {
+			// Most calls need little more than they use: bisect low.
 			mid = lo * 2
 		}
-		f, _, err := try(mid)
+		failed, _, err := try(mid)
 		if err != nil {
 			return 0, err
 		}
-		if f {
+		if failed {
 			lo = mid
 		} else {
 			hi = mid

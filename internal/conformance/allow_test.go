@@ -5,9 +5,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/common/hexutil"
-	"github.com/ethereum/go-ethereum/core/types"
 )
 
 // rule matches differences: by method ("*" for any), by request name prefix
@@ -92,68 +90,7 @@ var allowed = []rule{
 // the log, not failed, until fixed. An entry that no longer matches any
 // difference fails the test, so the list only shrinks; the lead empties it.
 // Each names the exact request (battery_test.go) and says what go-ethereum does.
-var knownBugs = []rule{
-	{method: "eth_getBalance", name: "default block", path: "",
-		reason: "Kestrel defaults a missing block parameter to latest; go-ethereum requires it (-32602 \"missing value for required argument 1\")"},
-	{method: "eth_getTransactionCount", name: "default block", path: "",
-		reason: "Kestrel defaults a missing block parameter to latest; go-ethereum requires it (-32602 \"missing value for required argument 1\")"},
-	{method: "eth_getCode", name: "default block", path: "",
-		reason: "Kestrel defaults a missing block parameter to latest; go-ethereum requires it (-32602 \"missing value for required argument 1\")"},
-	{method: "eth_getStorageAt", name: "missing block", path: "",
-		reason: "Kestrel defaults a missing block parameter to latest; go-ethereum requires it (-32602 \"missing value for required argument 2\")"},
-	{method: "eth_feeHistory", name: "omitted percentiles", path: "",
-		reason: "Kestrel accepts a missing rewardPercentiles; go-ethereum requires it (-32602 \"missing value for required argument 2\")"},
-	{method: "eth_getBalance", name: "empty object", path: "error",
-		reason: "block parameter {}: Kestrel -32602 \"invalid argument 1: neither block nor hash specified\", go-ethereum -32000 \"header not found\""},
-	{method: "eth_getProof", path: "result.codeHash", check: missingAccountHash(types.EmptyCodeHash),
-		reason: "proof of a missing account: Kestrel prints codeHash keccak256(\"\"), go-ethereum the zero hash"},
-	{method: "eth_getProof", path: "result.storageHash", check: missingAccountHash(types.EmptyRootHash),
-		reason: "proof of a missing account: Kestrel prints the empty trie root as storageHash, go-ethereum the zero hash"},
-	{method: "eth_call", name: "tip above fee cap", path: "",
-		reason: "maxPriorityFeePerGas > maxFeePerGas: Kestrel runs the call, go-ethereum refuses it (-32000 \"err: max priority fee per gas higher than max fee per gas: …\")"},
-	{method: "eth_call", name: "blob fields", path: "",
-		reason: "\"blobVersionedHashes\": [] makes it a blob call: go-ethereum refuses (\"blob transaction missing blob hashes\"), Kestrel ignores the field"},
-	{method: "eth_call", name: "state override", path: "",
-		reason: "state overrides (3rd parameter) are not implemented: Kestrel -32602 \"state overrides not supported\""},
-	{method: "eth_call", name: "block override", path: "",
-		reason: "block overrides (4th parameter) are not implemented: Kestrel -32602 \"state overrides not supported\""},
-	{method: "eth_estimateGas", name: "state override", path: "",
-		reason: "state overrides (3rd parameter) are not implemented: Kestrel -32602 \"state overrides not supported\""},
-	{method: "eth_estimateGas", path: "result", check: plainTransferEstimate,
-		reason: "plain ETH transfer: go-ethereum tries 21000 first and answers 0x5208; Kestrel's binary search stops within 1.5% above (0x52ad)"},
-	{method: "eth_estimateGas", name: "value without funds", path: "error.message",
-		reason: "go-ethereum: \"failed with 50000000 gas: insufficient funds …\"; Kestrel: \"err: insufficient funds … (supplied gas 50000000)\""},
-	{method: "eth_feeHistory", name: "pending", path: "result.baseFeePerBlobGas",
-		reason: "Kestrel reports a blob base fee of 0 for the pending block (and the one after it); the minimum is 1 wei, as go-ethereum reports"},
-	{method: "eth_feeHistory", name: "decreasing percentiles", path: "error.code",
-		reason: "invalid reward percentiles: same message, but Kestrel answers -32602 where go-ethereum answers -32000"},
-	{method: "eth_feeHistory", name: "percentile above 100", path: "error.code",
-		reason: "invalid reward percentiles: same message, but Kestrel answers -32602 where go-ethereum answers -32000"},
-	{method: "eth_getLogs", name: "five topics", path: "error.message",
-		reason: "go-ethereum prefixes \"invalid argument 0: \" to \"exceed max topics\""},
-	{method: "eth_getLogs", name: "not an object", path: "error.message",
-		reason: "go-ethereum's message names its type filters.input, Kestrel's filters.FilterCriteria"},
-	{method: "(parse)", name: "truncated", path: "error.message",
-		reason: "malformed JSON: go-ethereum answers -32700 \"parse error\", Kestrel the decoder's message"},
-	{method: "eth_sendRawTransaction", name: "gas above the block gas limit", path: "error.message",
-		reason: "go-ethereum answers plain \"exceeds block gas limit\"; Kestrel adds the figures"},
-	{method: "eth_sendRawTransaction", name: "wrong chain id", path: "error.message",
-		reason: "go-ethereum prefixes \"invalid sender: \" to \"invalid chain id for signer: have 1 want 31337\""},
-	{method: "eth_sendRawTransaction", name: "empty set-code list", path: "error.message",
-		reason: "go-ethereum: \"set code tx must have at least one authorization tuple\" (core.ErrEmptyAuthList); Kestrel: \"EIP-7702 transaction with empty auth list\""},
-	{method: "eth_getBlockByNumber", name: "tag pending", path: "result.parentHash",
-		reason: "the pending block's parentHash is the zero hash in Kestrel even when its parent (the head) is sealed; go-ethereum gives the head's hash"},
-	{method: "eth_getBlockByNumber", name: "tag pending", path: "result.blobGasUsed",
-		reason: "Kestrel's pending block lacks the Cancun/Prague header fields every sealed block has (blobGasUsed, excessBlobGas, withdrawals, withdrawalsRoot, requestsHash)"},
-	{method: "eth_getBlockByNumber", name: "tag pending", path: "result.excessBlobGas",
-		reason: "see blobGasUsed"},
-	{method: "eth_getBlockByNumber", name: "tag pending", path: "result.withdrawals",
-		reason: "see blobGasUsed"},
-	{method: "eth_getBlockByNumber", name: "tag pending", path: "result.withdrawalsRoot",
-		reason: "see blobGasUsed"},
-	{method: "eth_getBlockByNumber", name: "tag pending", path: "result.requestsHash",
-		reason: "see blobGasUsed"},
-}
+var knownBugs = []rule{}
 
 // bothNonEmptyStrings checks that both sides answered a non-empty string.
 func bothNonEmptyStrings(a, b any) error {
@@ -203,31 +140,6 @@ func notMissing(a, b any) error {
 	_, mb := b.(Missing)
 	if ma || mb {
 		return errors.New("one node answered, the other did not")
-	}
-	return nil
-}
-
-// missingAccountHash matches Kestrel printing want where go-ethereum prints
-// the zero hash (the proof of an account that does not exist).
-func missingAccountHash(want common.Hash) func(a, b any) error {
-	return func(a, b any) error {
-		if a != want.Hex() || b != (common.Hash{}).Hex() {
-			return fmt.Errorf("not the missing-account case (%v vs %v)", a, b)
-		}
-		return nil
-	}
-}
-
-// plainTransferEstimate matches go-ethereum's 21000 against Kestrel's answer
-// within 1.5% above it.
-func plainTransferEstimate(a, b any) error {
-	if b != "0x5208" {
-		return errors.New("go-ethereum did not answer 21000")
-	}
-	s, _ := a.(string)
-	v, err := hexutil.DecodeUint64(s)
-	if err != nil || v <= 21000 || float64(v-21000)/float64(v) >= 0.015 {
-		return fmt.Errorf("Kestrel's %s is not within 1.5%% above 21000", s)
 	}
 	return nil
 }
