@@ -44,15 +44,11 @@ func (s *Server) ethGetHeaderByHash(ctx context.Context, a *args, dst []byte) ([
 }
 
 func (s *Server) ethGetRawTransactionByHash(ctx context.Context, a *args, dst []byte) ([]byte, error) {
-	hash, err := hashParam(a, 0)
+	info, err := s.txByHash(ctx, a)
 	if err != nil {
 		return dst, err
 	}
-	info, err := s.b.Transaction(ctx, hash)
-	if err != nil {
-		return dst, err
-	}
-	if info == nil || info.Tx == nil {
+	if info == nil {
 		return append(dst, jsonNull...), nil
 	}
 	raw, err := info.Tx.MarshalBinary()

@@ -305,16 +305,25 @@ func hashParam(a *args, i int) (common.Hash, error) {
 	return parseHash(i, raw)
 }
 
-func (s *Server) ethGetTransactionByHash(ctx context.Context, a *args, dst []byte) ([]byte, error) {
+// txByHash looks up the transaction named by parameter 0; nil when unknown.
+func (s *Server) txByHash(ctx context.Context, a *args) (*TxInfo, error) {
 	hash, err := hashParam(a, 0)
 	if err != nil {
-		return dst, err
+		return nil, err
 	}
 	info, err := s.b.Transaction(ctx, hash)
+	if err != nil || info == nil || info.Tx == nil {
+		return nil, err
+	}
+	return info, nil
+}
+
+func (s *Server) ethGetTransactionByHash(ctx context.Context, a *args, dst []byte) ([]byte, error) {
+	info, err := s.txByHash(ctx, a)
 	if err != nil {
 		return dst, err
 	}
-	if info == nil || info.Tx == nil {
+	if info == nil {
 		return append(dst, jsonNull...), nil
 	}
 	return s.appendTxInfo(ctx, dst, info), nil

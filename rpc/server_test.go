@@ -21,7 +21,7 @@ import (
 	kesthttptest "github.com/kestrel-l2/kestrel/internal/httptest"
 )
 
-func startServer(t *testing.T, b Backend, cfg Config) *Server {
+func startServer(t testing.TB, b Backend, cfg Config) *Server {
 	t.Helper()
 	if cfg.Addr == "" {
 		cfg.Addr = "127.0.0.1:0"

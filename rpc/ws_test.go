@@ -91,23 +91,6 @@ func (f *eventFake) addMinis(n, pad int, publish bool) {
 	}
 }
 
-func startWSServer(t testing.TB, b Backend, cfg Config) *Server {
-	t.Helper()
-	if cfg.Addr == "" {
-		cfg.Addr = "127.0.0.1:0"
-	}
-	s := newTestServer(t, b, cfg)
-	if err := s.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = s.Stop(ctx)
-	})
-	return s
-}
-
 func dialWS(t testing.TB, s *Server) *websocket.Conn {
 	t.Helper()
 	c, _, err := websocket.DefaultDialer.Dial("ws://"+s.Addr(), nil)
@@ -192,7 +175,7 @@ func readMinis(t testing.TB, c *websocket.Conn, sub string, from uint64, n int) 
 }
 
 func TestWSCallsAndBatches(t *testing.T) {
-	s := startWSServer(t, newEventFake(t), Config{})
+	s := startServer(t, newEventFake(t), Config{})
 	c := dialWS(t, s)
 	f := wsDo(t, c, `{"jsonrpc":"2.0","id":7,"method":"eth_chainId","params":[]}`)
 	if string(f.ID) != "7" || string(f.Result) != `"0x385"` {
@@ -213,7 +196,7 @@ func TestWSCallsAndBatches(t *testing.T) {
 
 func TestWSSubscribeErrors(t *testing.T) {
 	f := newEventFake(t)
-	s := startWSServer(t, f, Config{WSMaxSubscriptions: 2})
+	s := startServer(t, f, Config{WSMaxSubscriptions: 2})
 	// Over HTTP, as go-ethereum.
 	e := callErr(t, s, reqBody(t, 1, "eth_subscribe", "newHeads"))
 	if e == nil || e.Code != CodeMethodNotFound || e.Message != "notifications not supported" {
@@ -258,7 +241,7 @@ func TestWSSubscribeErrors(t *testing.T) {
 }
 
 func TestWSMalformedFrames(t *testing.T) {
-	s := startWSServer(t, newEventFake(t), Config{MaxBodyBytes: 4096})
+	s := startServer(t, newEventFake(t), Config{MaxBodyBytes: 4096})
 	c := dialWS(t, s)
 	for _, body := range []string{`{`, `nonsense`, "\xff\xfe", `[]`, `{"jsonrpc":"2.0","id":1}`, `""`} {
 		f := wsDo(t, c, body)
@@ -289,7 +272,7 @@ func TestWSMalformedFrames(t *testing.T) {
 func TestWSMiniBlocksFromIndex(t *testing.T) {
 	f := newEventFake(t)
 	f.addMinis(1500, 0, true) // the hub keeps the newest 1024; 1..476 only in the "log"
-	s := startWSServer(t, f, Config{})
+	s := startServer(t, f, Config{})
 	c := dialWS(t, s)
 	sub := subscribe(t, c, `["miniBlocks",{"fromIndex":5}]`)
 	readMinis(t, c, sub, 5, 1496)
@@ -327,7 +310,7 @@ func TestWSMiniBlocksFromIndex(t *testing.T) {
 
 func TestWSMiniBlockPayload(t *testing.T) {
 	f := newEventFake(t)
-	s := startWSServer(t, f, Config{})
+	s := startServer(t, f, Config{})
 	// A real block's transactions as one mini-block.
 	b := f.c.blocks[2]
 	stored := make([]*chain.Receipt, len(b.Receipts))
@@ -377,7 +360,7 @@ func TestWSMiniBlockPayload(t *testing.T) {
 // go-ethereum's own client, which decodes every notification.
 func TestWSGethClient(t *testing.T) {
 	f := newEventFake(t)
-	s := startWSServer(t, f, Config{})
+	s := startServer(t, f, Config{})
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	rc, err := gethrpc.DialContext(ctx, "ws://"+s.Addr())
@@ -452,7 +435,7 @@ func TestWSGethClient(t *testing.T) {
 // missing headers from the backend, in order.
 func TestWSHeadsCatchUp(t *testing.T) {
 	f := newEventFake(t)
-	s := startWSServer(t, f, Config{})
+	s := startServer(t, f, Config{})
 	c := dialWS(t, s)
 	sub := subscribe(t, c, `["newHeads"]`) // starts at block 1 (head 0)
 	f.mu.Lock()
@@ -474,7 +457,7 @@ func TestWSHeadsCatchUp(t *testing.T) {
 func TestWSSlowReader(t *testing.T) {
 	f := newEventFake(t)
 	cfg := Config{WSQueueBytes: 256 << 10, WriteTimeout: 500 * time.Millisecond}
-	s := startWSServer(t, f, cfg)
+	s := startServer(t, f, cfg)
 	c := dialWS(t, s)
 	subscribe(t, c, `["miniBlocks"]`)
 	// ~12 KiB per mini-block, 4,000 of them (~48 MiB) while the client reads nothing.
@@ -515,7 +498,7 @@ func TestWSSlowReader(t *testing.T) {
 // answers is closed once its answers exceed the queue limit.
 func TestWSFloodWithoutReading(t *testing.T) {
 	f := newEventFake(t)
-	s := startWSServer(t, f, Config{WSQueueBytes: 64 << 10, WriteTimeout: 300 * time.Millisecond})
+	s := startServer(t, f, Config{WSQueueBytes: 64 << 10, WriteTimeout: 300 * time.Millisecond})
 	c := dialWS(t, s)
 	req := []byte(`{"jsonrpc":"2.0","id":1,"method":"eth_getBlockByNumber","params":["0x2",true]}`)
 	deadline := time.Now().Add(20 * time.Second)
@@ -530,13 +513,13 @@ func TestWSFloodWithoutReading(t *testing.T) {
 
 func TestWSLimitsAndOrigin(t *testing.T) {
 	f := newEventFake(t)
-	s := startWSServer(t, f, Config{WSMaxConns: 1})
+	s := startServer(t, f, Config{WSMaxConns: 1})
 	dialWS(t, s)
 	_, resp, err := websocket.DefaultDialer.Dial("ws://"+s.Addr(), nil)
 	if err == nil || resp == nil || resp.StatusCode != http.StatusServiceUnavailable {
 		t.Fatalf("second connection over WSMaxConns=1: %v %v", err, resp)
 	}
-	s2 := startWSServer(t, f, Config{CORSOrigins: []string{"https://wallet.example"}})
+	s2 := startServer(t, f, Config{CORSOrigins: []string{"https://wallet.example"}})
 	for origin, ok := range map[string]bool{"https://evil.example": false, "https://wallet.example": true, "http://localhost:3000": true} {
 		c, resp, err := websocket.DefaultDialer.Dial("ws://"+s2.Addr(), http.Header{"Origin": {origin}})
 		if ok != (err == nil) {
@@ -550,7 +533,7 @@ func TestWSLimitsAndOrigin(t *testing.T) {
 
 func TestWSStopClosesConnections(t *testing.T) {
 	f := newEventFake(t)
-	s := startWSServer(t, f, Config{})
+	s := startServer(t, f, Config{})
 	c := dialWS(t, s)
 	subscribe(t, c, `["miniBlocks"]`)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -571,7 +554,7 @@ func TestWSStopClosesConnections(t *testing.T) {
 func TestWSMetrics(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	f := newEventFake(t)
-	s := startWSServer(t, f, Config{Metrics: NewPromMetrics(reg), MaxBodyBytes: 1024})
+	s := startServer(t, f, Config{Metrics: NewPromMetrics(reg), MaxBodyBytes: 1024})
 	c := dialWS(t, s)
 	subscribe(t, c, `["miniBlocks"]`)
 	subscribe(t, c, `["newHeads"]`)

@@ -112,15 +112,7 @@ func (s *Sequencer) runAccessList(ctx context.Context, ce *callEnv, msg *core.Me
 		blockCtx.BaseFee = new(big.Int)
 	}
 	evm := vm.NewEVM(blockCtx, sdb, s.chainCf, cfg)
-	done := make(chan struct{})
-	defer close(done)
-	go func() {
-		select {
-		case <-ctx.Done():
-			evm.Cancel()
-		case <-done:
-		}
-	}()
+	defer cancelOnDone(ctx, evm)()
 	res, err := core.ApplyMessage(evm, msg, nil)
 	if evm.Cancelled() {
 		return aclRun{}, fmt.Errorf("execution aborted (timeout = %v)", s.cfg.CallTimeout)

@@ -198,15 +198,7 @@ func (s *Sequencer) run(ctx context.Context, ce *callEnv, msg *core.Message) (*c
 	if ce.precompiles != nil {
 		evm.SetPrecompiles(ce.precompiles)
 	}
-	done := make(chan struct{})
-	defer close(done)
-	go func() {
-		select {
-		case <-ctx.Done():
-			evm.Cancel()
-		case <-done:
-		}
-	}()
+	defer cancelOnDone(ctx, evm)()
 	res, err := core.ApplyMessage(evm, msg, core.NewGasPool(math.MaxUint64))
 	if evm.Cancelled() {
 		return nil, errAborted{s.cfg.CallTimeout}
@@ -389,4 +381,17 @@ func (b *backend) EstimateGas(ctx context.Context, m *rpc.CallMsg, ref rpc.Block
 		}
 	}
 	return hi, nil
+}
+
+// cancelOnDone cancels evm when ctx ends; the returned func stops watching.
+func cancelOnDone(ctx context.Context, evm *vm.EVM) (stop func()) {
+	done := make(chan struct{})
+	go func() {
+		select {
+		case <-ctx.Done():
+			evm.Cancel()
+		case <-done:
+		}
+	}()
+	return func() { close(done) }
 }
