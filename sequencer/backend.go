@@ -92,15 +92,20 @@ func (s *Sequencer) sealedBlock(n uint64) (*sealed, error) {
 	if rec.LastMini == 0 {
 		return b, nil
 	}
+	if c, ok := s.storeBlocks.Get(n); ok {
+		return c, nil
+	}
 	for i := rec.FirstMini; i <= rec.LastMini; i++ {
 		mb, err := s.store.MiniBlock(i)
 		if err != nil {
 			return nil, fmt.Errorf("block %d: %w", n, err)
 		}
+		b.miniOffsets = append(b.miniOffsets, len(b.txs))
 		b.txs = append(b.txs, mb.Txs...)
 		b.senders = append(b.senders, mb.Senders...)
 		b.receipts = append(b.receipts, mb.Receipts...)
 	}
+	s.storeBlocks.Add(n, b)
 	return b, nil
 }
 
@@ -416,12 +421,16 @@ func (s *Sequencer) locate(hash common.Hash) (blockNum uint64, idx int, found bo
 	if err != nil {
 		return 0, 0, false, err
 	}
+	if k := int(mini - sb.firstMini); mini >= sb.firstMini && k < len(sb.miniOffsets) {
+		if i := sb.miniOffsets[k] + int(pos); i < len(sb.txs) && sb.txs[i].Hash() == hash {
+			return mb.Env.Number, i, true, nil
+		}
+	}
 	for i, tx := range sb.txs {
 		if tx.Hash() == hash {
 			return mb.Env.Number, i, true, nil
 		}
 	}
-	_ = pos
 	return 0, 0, false, fmt.Errorf("transaction %s indexed in mini-block %d but not in block %d", hash, mini, mb.Env.Number)
 }
 

@@ -47,6 +47,9 @@ type sealed struct {
 	txs       []*types.Transaction
 	senders   []common.Address
 	receipts  []*chain.Receipt
+	// miniOffsets[i] is the block position of the first transaction of mini-block
+	// firstMini+i; set on blocks loaded from the store (see sealedBlock).
+	miniOffsets []int
 }
 
 type txLoc struct {

@@ -17,6 +17,7 @@ import (
 	"sync/atomic"
 
 	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/common/lru"
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/ethereum/go-ethereum/params"
 
@@ -27,6 +28,9 @@ import (
 	"github.com/kestrel-l2/kestrel/rpc"
 	"github.com/kestrel-l2/kestrel/store"
 )
+
+// storeBlockCache is how many blocks read back from the store stay decoded.
+const storeBlockCache = 64
 
 // Version is reported by web3_clientVersion.
 const Version = "kestrel/v0.1.0"
@@ -52,9 +56,13 @@ type Sequencer struct {
 	engine *exec.Parallel // the same executor, for its counters
 	pool   *mempool.Pool
 	index  *chainIndex
-	rpc    *rpc.Server
-	m      Metricer
-	promM  *metricsServer
+	// storeBlocks caches blocks older than the recent window once read back
+	// from the store (transactions and receipts of old blocks are read in bursts:
+	// a wallet's history, an indexer, eth_getTransactionReceipt of old hashes).
+	storeBlocks *lru.Cache[uint64, *sealed]
+	rpc         *rpc.Server
+	m           Metricer
+	promM       *metricsServer
 
 	open       *openBlock     // loop goroutine only
 	lastIndex  uint64         // newest mini-block index, loop goroutine only
@@ -86,7 +94,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Sequencer, erro
 		return nil, fmt.Errorf("config: %w", err)
 	}
 	engine := exec.NewParallel(cfg.Exec)
-	s := &Sequencer{cfg: cfg, log: logger, exec: engine, engine: engine, index: newChainIndex(cfg.RecentBlocks),
+	s := &Sequencer{cfg: cfg, log: logger, exec: engine, engine: engine, index: newChainIndex(cfg.RecentBlocks), storeBlocks: lru.NewCache[uint64, *sealed](storeBlockCache),
 		sealEvents: make(chan sealEvent, 1024), waiters: newWaiters(), hub: rpc.NewHub(), m: NoopMetrics{}, stop: make(chan struct{}), fatal: make(chan error, 1)}
 	steps := []struct {
 		name string
