@@ -401,37 +401,41 @@ func (s *Sequencer) locate(hash common.Hash) (blockNum uint64, idx int, found bo
 	if st == nil {
 		return 0, 0, false, errors.New("store closed")
 	}
-	mini, pos, err := st.TxLocation(hash)
+	loc, err := st.TxLocationFull(hash)
 	if errors.Is(err, store.ErrNotFound) {
 		return 0, 0, false, nil
 	}
 	if err != nil {
 		return 0, 0, false, err
 	}
-	mb, err := st.MiniBlock(mini)
-	if err != nil {
-		return 0, 0, false, err
+	mini, pos, number := loc.Mini, loc.Pos, loc.Block
+	if !loc.HasBlock {
+		mb, err := st.MiniBlock(mini)
+		if err != nil {
+			return 0, 0, false, err
+		}
+		number = mb.Env.Number
 	}
-	if mb.Env.Number > s.index.headNumber() {
+	if number > s.index.headNumber() {
 		// Written to the log a moment ago but not applied yet: not visible until
 		// the loop makes it the pending state.
 		return 0, 0, false, nil
 	}
-	sb, err := s.sealedBlock(mb.Env.Number)
+	sb, err := s.sealedBlock(number)
 	if err != nil {
 		return 0, 0, false, err
 	}
 	if k := int(mini - sb.firstMini); mini >= sb.firstMini && k < len(sb.miniOffsets) {
 		if i := sb.miniOffsets[k] + int(pos); i < len(sb.txs) && sb.txs[i].Hash() == hash {
-			return mb.Env.Number, i, true, nil
+			return number, i, true, nil
 		}
 	}
 	for i, tx := range sb.txs {
 		if tx.Hash() == hash {
-			return mb.Env.Number, i, true, nil
+			return number, i, true, nil
 		}
 	}
-	return 0, 0, false, fmt.Errorf("transaction %s indexed in mini-block %d but not in block %d", hash, mini, mb.Env.Number)
+	return 0, 0, false, fmt.Errorf("transaction %s indexed in mini-block %d but not in block %d", hash, mini, number)
 }
 
 func (b *backend) Transaction(ctx context.Context, hash common.Hash) (*rpc.TxInfo, error) {

@@ -118,6 +118,7 @@ func (s *Store) AppendMiniBlock(mb *chain.MiniBlock, raw []byte) error {
 	for i, tx := range mb.Txs {
 		h := tx.Hash()
 		loc := binary.BigEndian.AppendUint32(u64(mb.Index), uint32(i))
+		loc = binary.BigEndian.AppendUint64(loc, mb.Env.Number)
 		if err := b.Set(key('t', h[:]), loc, nil); err != nil {
 			return err
 		}
@@ -176,14 +177,34 @@ func (s *Store) MiniBlocks(from uint64, fn func(*chain.MiniBlock) error) error {
 
 // TxLocation returns the mini-block index and position of a transaction.
 func (s *Store) TxLocation(hash common.Hash) (uint64, uint32, error) {
+	loc, err := s.TxLocationFull(hash)
+	return loc.Mini, loc.Pos, err
+}
+
+// TxLoc is a transaction's place in the log.
+type TxLoc struct {
+	Mini  uint64 // mini-block index
+	Pos   uint32 // position in the mini-block
+	Block uint64 // block number; valid when HasBlock
+	// HasBlock is false for entries written before the index carried block
+	// numbers (12-byte entries): read the mini-block for its number.
+	HasBlock bool
+}
+
+// TxLocationFull returns where a transaction is, with its block number.
+func (s *Store) TxLocationFull(hash common.Hash) (TxLoc, error) {
 	v, err := s.get(key('t', hash[:]))
 	if err != nil {
-		return 0, 0, err
+		return TxLoc{}, err
 	}
-	if len(v) != 12 {
-		return 0, 0, fmt.Errorf("malformed tx index entry for %s", hash)
+	if len(v) != 12 && len(v) != 20 {
+		return TxLoc{}, fmt.Errorf("malformed tx index entry for %s", hash)
 	}
-	return binary.BigEndian.Uint64(v), binary.BigEndian.Uint32(v[8:]), nil
+	loc := TxLoc{Mini: binary.BigEndian.Uint64(v), Pos: binary.BigEndian.Uint32(v[8:])}
+	if len(v) == 20 {
+		loc.Block, loc.HasBlock = binary.BigEndian.Uint64(v[12:]), true
+	}
+	return loc, nil
 }
 
 // BlockRecord is a sealed block as stored: its signed header and the range of

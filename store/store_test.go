@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"math/big"
 	"testing"
@@ -190,5 +191,42 @@ func TestSnapshots(t *testing.T) {
 	}
 	if err := s.ReadSnapshot(3, func(*SnapshotAccount) error { return nil }); err == nil {
 		t.Fatal("corrupt snapshot code accepted")
+	}
+}
+
+// TestTxLocationBlockNumber: new index entries carry the block number; entries
+// written before (12 bytes) still read, without it.
+func TestTxLocationBlockNumber(t *testing.T) {
+	s := openTest(t, t.TempDir())
+	defer s.Close()
+	mb := miniBlock(t, 1, 0)
+	mb.Env.Number = 7
+	if err := mb.Sign(chain.DevAccounts()[0].Key); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := mb.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AppendMiniBlock(mb, raw); err != nil {
+		t.Fatal(err)
+	}
+	h := mb.Txs[0].Hash()
+	loc, err := s.TxLocationFull(h)
+	if err != nil || loc != (TxLoc{Mini: 1, Pos: 0, Block: 7, HasBlock: true}) {
+		t.Fatalf("location %+v %v", loc, err)
+	}
+	old := binary.BigEndian.AppendUint32(u64(1), 0)
+	if err := s.db.Set(key('t', h[:]), old, nil); err != nil {
+		t.Fatal(err)
+	}
+	if loc, err = s.TxLocationFull(h); err != nil || loc != (TxLoc{Mini: 1, Pos: 0}) {
+		t.Fatalf("old entry: %+v %v", loc, err)
+	}
+	if err := s.db.Set(key('t', h[:]), []byte{1, 2, 3}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err = s.TxLocationFull(h); err == nil {
+		t.Fatal("malformed entry accepted")
 	}
 }
