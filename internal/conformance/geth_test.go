@@ -3,14 +3,12 @@ package conformance
 import (
 	"context"
 	"fmt"
-	"math/big"
 	"testing"
 	"time"
 
 	"github.com/ethereum/go-ethereum/beacon/engine"
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/common/hexutil"
-	"github.com/ethereum/go-ethereum/core"
 	"github.com/ethereum/go-ethereum/core/rawdb"
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/eth"
@@ -24,6 +22,7 @@ import (
 	"github.com/ethereum/go-ethereum/p2p"
 	gethrpc "github.com/ethereum/go-ethereum/rpc"
 
+	"github.com/kestrel-l2/kestrel/bench"
 	"github.com/kestrel-l2/kestrel/core/chain"
 )
 
@@ -48,27 +47,6 @@ type gethNode struct {
 	url    string
 }
 
-// gethGenesis is Kestrel's genesis in go-ethereum's form: the same chain
-// config (every fork through Prague, or Osaka, at genesis), timestamp, gas
-// limit, base fee, fee recipient, extra data and allocation (the EIP-2935 and
-// EIP-4788 system contracts included). Its block must hash to Kestrel's block 0.
-func gethGenesis(g *chain.Genesis) *core.Genesis {
-	alloc := make(types.GenesisAlloc, len(g.Alloc))
-	for addr, a := range g.Alloc {
-		alloc[addr] = types.Account{Code: a.Code, Storage: a.Storage, Balance: new(big.Int).Set(a.Balance), Nonce: a.Nonce}
-	}
-	return &core.Genesis{
-		Config:     g.ChainConfig(),
-		Timestamp:  g.Timestamp,
-		ExtraData:  g.ExtraData,
-		GasLimit:   g.GasLimit,
-		Difficulty: new(big.Int),
-		Coinbase:   g.Coinbase,
-		Alloc:      alloc,
-		BaseFee:    new(big.Int).Set(g.BaseFee),
-	}
-}
-
 // startGeth runs a go-ethereum node on the genesis. The node is an archive
 // (hash scheme, no pruning) so that state at every block can be read, as
 // Kestrel serves it with a large RetainRoots.
@@ -91,7 +69,7 @@ func startGeth(t *testing.T, g *chain.Genesis, verbose bool) *gethNode {
 	}
 
 	ethConf := ethconfig.Defaults
-	ethConf.Genesis = gethGenesis(g)
+	ethConf.Genesis = bench.GethGenesis(g)
 	ethConf.NetworkId = g.ChainID
 	ethConf.SyncMode = ethconfig.FullSync
 	ethConf.NoPruning = true
