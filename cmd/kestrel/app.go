@@ -146,7 +146,8 @@ func runSequencer(devnet bool) cli.ActionFunc {
 func printDevAccounts(seq *sequencer.Sequencer) {
 	g := seq.Genesis()
 	var b strings.Builder
-	fmt.Fprintf(&b, "\nKestrel dev chain\n  RPC:        http://%s\n  Chain id:   %d\n  Sequencer:  %s\n\n", seq.RPCAddr(), g.ChainID, seq.Signer())
+	fmt.Fprintf(&b, "\nKestrel dev chain\n  RPC:        http://%s\n  WebSocket:  ws://%s\n  Chain id:   %d\n  Sequencer:  %s\n\n",
+		seq.RPCAddr(), seq.RPCAddr(), g.ChainID, seq.Signer())
 	fmt.Fprintf(&b, "Accounts (mnemonic %q, m/44'/60'/0'/0/i), 10,000 ETH each:\n", chain.DevMnemonic)
 	for i, acc := range chain.DevAccounts() {
 		if _, ok := g.Alloc[acc.Address]; !ok {
