@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -12,6 +13,8 @@ import (
 
 func init() {
 	methods["debug_traceTransaction"] = method{(*Server).debugTraceTransaction, 2}
+	methods["debug_traceBlockByNumber"] = method{(*Server).debugTraceBlockByNumber, 2}
+	methods["debug_traceBlockByHash"] = method{(*Server).debugTraceBlockByHash, 2}
 }
 
 // TraceConfig is the configuration parameter of debug_traceTransaction. It has
@@ -69,6 +72,90 @@ func (c *TraceConfig) TraceTimeout() (time.Duration, error) {
 // concurrent use.
 type Tracer interface {
 	TraceTransaction(ctx context.Context, hash common.Hash, cfg *TraceConfig) (json.RawMessage, error)
+}
+
+// BlockTracer is an optional extension of Backend for debug_traceBlockByNumber
+// and debug_traceBlockByHash: every transaction of a sealed block traced in
+// order, each on the state the ones before it left. It returns ErrUnknownBlock
+// for a block that does not exist and the errors of Tracer otherwise.
+type BlockTracer interface {
+	TraceBlock(ctx context.Context, ref BlockRef, cfg *TraceConfig) ([]TxTraceResult, error)
+}
+
+// TxTraceResult is one transaction's trace in a block trace.
+type TxTraceResult struct {
+	TxHash common.Hash
+	Result json.RawMessage // the tracer's JSON
+	Error  string          // set instead of Result when this transaction's trace failed
+}
+
+func (s *Server) debugTraceBlockByNumber(ctx context.Context, a *args, dst []byte) ([]byte, error) {
+	raw, err := a.arg(0)
+	if err != nil {
+		return dst, err
+	}
+	ref, err := parseBlockNumber(0, raw)
+	if err != nil {
+		return dst, err
+	}
+	return s.traceBlock(ctx, a, ref, dst, "debug_traceBlockByNumber")
+}
+
+func (s *Server) debugTraceBlockByHash(ctx context.Context, a *args, dst []byte) ([]byte, error) {
+	hash, err := hashParam(a, 0)
+	if err != nil {
+		return dst, err
+	}
+	return s.traceBlock(ctx, a, BlockRef{Tag: TagHash, Hash: hash}, dst, "debug_traceBlockByHash")
+}
+
+// traceBlock answers as go-ethereum's TraceBlockByNumber/Hash:
+// [{"txHash","result"} or {"txHash","error"}, ...]; a missing block is an
+// error ("block #N not found", "block 0x… not found").
+func (s *Server) traceBlock(ctx context.Context, a *args, ref BlockRef, dst []byte, name string) ([]byte, error) {
+	bt, ok := s.b.(BlockTracer)
+	if !ok {
+		return dst, methodNotAvailable(name)
+	}
+	cfg, err := parseTraceConfig(a, 1)
+	if err != nil {
+		return dst, err
+	}
+	if ref.Tag == TagNumber || ref.Tag == TagHash {
+		if b, err := s.block(ctx, ref); err != nil {
+			return dst, err
+		} else if b == nil {
+			if ref.Tag == TagHash {
+				return dst, fmt.Errorf("block %s not found", ref.Hash.Hex())
+			}
+			return dst, fmt.Errorf("block #%d not found", ref.Number)
+		}
+	}
+	results, err := bt.TraceBlock(ctx, ref, cfg)
+	if err != nil {
+		return dst, err
+	}
+	dst = append(dst, '[')
+	for i, r := range results {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, `{"txHash":`...)
+		dst = appendHash(dst, r.TxHash)
+		switch {
+		case r.Error != "":
+			dst = append(dst, `,"error":`...)
+			dst = appendString(dst, r.Error)
+		case len(r.Result) > 0 && string(r.Result) != "null":
+			if !validJSON(r.Result) {
+				return dst, errors.New("tracer returned invalid JSON")
+			}
+			dst = append(dst, `,"result":`...)
+			dst = append(dst, r.Result...)
+		}
+		dst = append(dst, '}')
+	}
+	return append(dst, ']'), nil
 }
 
 // debugTraceTransaction: debug_traceTransaction(hash, config).

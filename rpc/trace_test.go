@@ -184,3 +184,71 @@ func FuzzTraceAndAccessListParams(f *testing.F) {
 		}
 	})
 }
+
+// blockTraceFake adds BlockTracer: one result per transaction of the block.
+type blockTraceFake struct {
+	*traceFake
+	ref BlockRef
+}
+
+func (f *blockTraceFake) TraceBlock(_ context.Context, ref BlockRef, cfg *TraceConfig) ([]TxTraceResult, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.ref, f.cfg = ref, cfg
+	if f.err != nil {
+		return nil, f.err
+	}
+	b, err := f.resolve(ref)
+	if err != nil {
+		return nil, err
+	}
+	var out []TxTraceResult
+	for i, tx := range b.Txs {
+		if i == 1 {
+			out = append(out, TxTraceResult{TxHash: tx.Hash(), Error: "execution timeout"})
+			continue
+		}
+		out = append(out, TxTraceResult{TxHash: tx.Hash(), Result: f.out})
+	}
+	return out, nil
+}
+
+func TestTraceBlock(t *testing.T) {
+	f := &blockTraceFake{traceFake: &traceFake{fakeBackend: newFakeBackend(t), out: json.RawMessage(`{"type":"CALL"}`)}}
+	s := newTestServer(t, f, Config{})
+	b := f.c.blocks[2]
+	want := `[{"txHash":"` + b.Txs[0].Hash().Hex() + `","result":{"type":"CALL"}},{"txHash":"` + b.Txs[1].Hash().Hex() + `","error":"execution timeout"}]`
+	if got := result(t, s, "debug_traceBlockByNumber", "0x2", map[string]any{"tracer": "callTracer"}); string(got) != want {
+		t.Fatalf("by number:\n got %s\nwant %s", got, want)
+	}
+	if f.ref.Tag != TagNumber || f.ref.Number != 2 || f.cfg.Tracer == nil || *f.cfg.Tracer != "callTracer" {
+		t.Fatalf("ref %+v cfg %+v", f.ref, f.cfg)
+	}
+	if got := result(t, s, "debug_traceBlockByHash", b.Hash); string(got) != want {
+		t.Fatalf("by hash: %s", got)
+	}
+	for _, tc := range []struct {
+		method string
+		params []any
+		code   int
+		msg    string
+	}{
+		{"debug_traceBlockByNumber", []any{"0x99"}, CodeDefault, "block #153 not found"},
+		{"debug_traceBlockByHash", []any{common.Hash{1}}, CodeDefault, "block " + common.Hash{1}.Hex() + " not found"},
+		{"debug_traceBlockByNumber", []any{}, CodeInvalidParams, "missing value for required argument 0"},
+		{"debug_traceBlockByNumber", []any{"0x2", "callTracer"}, CodeInvalidParams, ""},
+		{"debug_traceBlockByHash", []any{"0x12"}, CodeInvalidParams, ""},
+		{"debug_traceBlockByNumber", []any{"0x2", map[string]any{"timeout": 5}}, CodeInvalidParams, ""},
+		{"debug_traceBlockByNumber", []any{"0x2", nil, 3}, CodeInvalidParams, ""},
+	} {
+		e := callErr(t, s, reqBody(t, 1, tc.method, tc.params...))
+		if e == nil || e.Code != tc.code || (tc.msg != "" && e.Message != tc.msg) {
+			t.Errorf("%s %v: %+v, want %d %q", tc.method, tc.params, e, tc.code, tc.msg)
+		}
+	}
+	// Without the extension: not available.
+	s2 := newTestServer(t, newFakeBackend(t), Config{})
+	if e := callErr(t, s2, reqBody(t, 1, "debug_traceBlockByNumber", "0x1")); e.Code != CodeMethodNotFound {
+		t.Fatalf("no BlockTracer: %+v", e)
+	}
+}

@@ -71,82 +71,202 @@ func (b *backend) TraceTransaction(ctx context.Context, hash common.Hash, cfg *r
 	if target.Env.Number != n || int(pos) >= len(target.Txs) || target.Txs[pos].Hash() != hash || uint64(target.IndexInBlock) >= mini {
 		return nil, fmt.Errorf("transaction %s: index points at mini-block %d position %d of block %d, expected block %d", hash, mini, pos, target.Env.Number, n)
 	}
-	var blockHash common.Hash
-	if n <= s.index.headNumber() {
-		if _, blockHash, err = b.HeaderByRef(ctx, rpc.BlockRef{Tag: rpc.TagNumber, Number: n}); err != nil {
-			return nil, err
-		}
-	}
-	// The open block's parent may still be sealing: its state root comes soon.
-	if err := s.waitHead(ctx, n-1); err != nil {
-		return nil, err
-	}
-	r, _, release, err := s.reader(rpc.BlockRef{Tag: rpc.TagNumber, Number: n - 1})
+	r, err := s.startReplay(ctx, target.Env)
 	if err != nil {
 		return nil, err
 	}
-	defer release()
-
-	blockCtx := exec.BlockContext(s.execEnv(target.Env))
-	sdb := state.NewStateDB(r)
-	sdb.SetLazySlot(parentSlot(n, func() common.Hash { return s.getHash(n - 1) }))
-	evm := vm.NewEVM(blockCtx, sdb, s.chainCf, vm.Config{})
-	gp := core.NewGasPool(target.Env.GasLimit)
-	var cumulative uint64
-	var logs uint
-	txIndex := 0
+	defer r.release()
 	first := mini - uint64(target.IndexInBlock)
 	for i := first; i <= mini; i++ {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
 		mb := target
 		if i != mini {
-			if mb, err = st.MiniBlock(i); err != nil {
+			if mb, err = r.miniBlock(ctx, i); err != nil {
 				return nil, err
 			}
-			if mb.Env.Number != n {
-				return nil, fmt.Errorf("mini-block %d belongs to block %d, expected %d", i, mb.Env.Number, n)
-			}
 		}
-		req := &exec.Request{BeaconRoot: mb.BeaconRootCall}
-		if mb.ParentHashCall {
-			h := mb.ParentHash
-			req.ParentHash = &h
-		}
-		if err := exec.SystemCalls(evm, sdb, req); err != nil {
-			return nil, fmt.Errorf("replay of mini-block %d: %w", i, err)
+		if err := r.systemCalls(i, mb); err != nil {
+			return nil, err
 		}
 		end := len(mb.Txs)
 		if i == mini {
 			end = int(pos)
 		}
-		if len(mb.Senders) < end || len(mb.Receipts) < end {
-			return nil, fmt.Errorf("mini-block %d: %d transactions, %d senders, %d receipts", i, len(mb.Txs), len(mb.Senders), len(mb.Receipts))
-		}
 		for j := 0; j < end; j++ {
-			rcpt, err := exec.ApplyTx(evm, sdb, gp, exec.Tx{Tx: mb.Txs[j], Sender: mb.Senders[j]}, target.Env.BaseFee, cumulative)
-			if err != nil {
-				return nil, fmt.Errorf("replay of transaction %d of block %d: %w", txIndex, n, err)
+			if err := r.apply(mb, j); err != nil {
+				return nil, err
 			}
-			if want := mb.Receipts[j]; rcpt.GasUsed != want.GasUsed || rcpt.Status != want.Status {
-				return nil, fmt.Errorf("replay of transaction %d of block %d diverged: gas used %d status %d, receipt has %d status %d",
-					txIndex, n, rcpt.GasUsed, rcpt.Status, want.GasUsed, want.Status)
-			}
-			cumulative = rcpt.CumulativeGasUsed
-			logs += uint(len(rcpt.Logs))
-			txIndex++
 		}
 	}
-	if txIndex != idx || len(target.Senders) <= int(pos) || len(target.Receipts) <= int(pos) {
-		return nil, fmt.Errorf("transaction %s: replayed %d transactions before it, index says %d", hash, txIndex, idx)
+	if r.txIndex != idx {
+		return nil, fmt.Errorf("transaction %s: replayed %d transactions before it, index says %d", hash, r.txIndex, idx)
 	}
+	return r.trace(ctx, cfg, target, int(pos))
+}
+
+// TraceBlock implements rpc.BlockTracer: every transaction of a sealed block
+// traced in order on the state the ones before it left, as go-ethereum's
+// traceBlock.
+func (b *backend) TraceBlock(ctx context.Context, ref rpc.BlockRef, cfg *rpc.TraceConfig) ([]rpc.TxTraceResult, error) {
+	s := b.s
+	if cfg == nil {
+		cfg = new(rpc.TraceConfig)
+	}
+	n, pending, err := s.resolve(ref)
+	if err != nil {
+		return nil, err
+	}
+	if pending {
+		return nil, errors.New("tracing the pending block is not supported")
+	}
+	if n == 0 {
+		return nil, errors.New("genesis is not traceable")
+	}
+	sb, err := s.sealedBlock(n)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]rpc.TxTraceResult, 0, len(sb.txs))
+	if sb.lastMini == 0 {
+		return out, nil
+	}
+	r, err := s.startReplay(ctx, envOf(sb.header))
+	if err != nil {
+		return nil, err
+	}
+	defer r.release()
+	for i := sb.firstMini; i <= sb.lastMini; i++ {
+		mb, err := r.miniBlock(ctx, i)
+		if err != nil {
+			return nil, err
+		}
+		if err := r.systemCalls(i, mb); err != nil {
+			return nil, err
+		}
+		for j := range mb.Txs {
+			res, err := r.trace(ctx, cfg, mb, j)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, rpc.TxTraceResult{TxHash: mb.Txs[j].Hash(), Result: res})
+		}
+	}
+	return out, nil
+}
+
+// blockReplay re-executes a block from its parent's state: the system calls
+// where its mini-blocks record them (the EIP-4788 and EIP-2935 calls; the
+// EIP-2935 slot served lazily before that), then its transactions, each
+// replayed receipt checked against the stored one.
+type blockReplay struct {
+	s          *Sequencer
+	env        chain.BlockEnv
+	blockHash  common.Hash // zero while the block is open
+	sdb        *state.StateDB
+	blockCtx   vm.BlockContext
+	evm        *vm.EVM
+	gp         *core.GasPool
+	cumulative uint64 // block gas used so far
+	logs       uint   // block logs so far
+	txIndex    int    // transactions replayed so far
+	release    func()
+}
+
+// startReplay opens block env.Number's parent state; an open block's parent may
+// still be sealing, its state root comes soon.
+func (s *Sequencer) startReplay(ctx context.Context, env chain.BlockEnv) (*blockReplay, error) {
+	n := env.Number
+	r := &blockReplay{s: s, env: env}
+	if n <= s.index.headNumber() {
+		var err error
+		if _, r.blockHash, err = (&backend{s}).HeaderByRef(ctx, rpc.BlockRef{Tag: rpc.TagNumber, Number: n}); err != nil {
+			return nil, err
+		}
+	}
+	if err := s.waitHead(ctx, n-1); err != nil {
+		return nil, err
+	}
+	reader, _, release, err := s.reader(rpc.BlockRef{Tag: rpc.TagNumber, Number: n - 1})
+	if err != nil {
+		return nil, err
+	}
+	r.release = release
+	r.blockCtx = exec.BlockContext(s.execEnv(env))
+	r.sdb = state.NewStateDB(reader)
+	r.sdb.SetLazySlot(parentSlot(n, func() common.Hash { return s.getHash(n - 1) }))
+	r.evm = vm.NewEVM(r.blockCtx, r.sdb, s.chainCf, vm.Config{})
+	r.gp = core.NewGasPool(env.GasLimit)
+	return r, nil
+}
+
+// miniBlock reads mini-block i of the block being replayed.
+func (r *blockReplay) miniBlock(ctx context.Context, i uint64) (*chain.MiniBlock, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	st := r.s.store
+	if st == nil {
+		return nil, errors.New("store closed")
+	}
+	mb, err := st.MiniBlock(i)
+	if err != nil {
+		return nil, err
+	}
+	if mb.Env.Number != r.env.Number {
+		return nil, fmt.Errorf("mini-block %d belongs to block %d, expected %d", i, mb.Env.Number, r.env.Number)
+	}
+	if len(mb.Senders) < len(mb.Txs) || len(mb.Receipts) < len(mb.Txs) {
+		return nil, fmt.Errorf("mini-block %d: %d transactions, %d senders, %d receipts", i, len(mb.Txs), len(mb.Senders), len(mb.Receipts))
+	}
+	return mb, nil
+}
+
+// systemCalls runs the system calls mini-block i records before its transactions.
+func (r *blockReplay) systemCalls(i uint64, mb *chain.MiniBlock) error {
+	req := &exec.Request{BeaconRoot: mb.BeaconRootCall}
+	if mb.ParentHashCall {
+		h := mb.ParentHash
+		req.ParentHash = &h
+	}
+	if err := exec.SystemCalls(r.evm, r.sdb, req); err != nil {
+		return fmt.Errorf("replay of mini-block %d: %w", i, err)
+	}
+	return nil
+}
+
+// apply replays transaction j of mb without a tracer.
+func (r *blockReplay) apply(mb *chain.MiniBlock, j int) error {
+	rcpt, err := exec.ApplyTx(r.evm, r.sdb, r.gp, exec.Tx{Tx: mb.Txs[j], Sender: mb.Senders[j]}, r.env.BaseFee, r.cumulative)
+	if err != nil {
+		return fmt.Errorf("replay of transaction %d of block %d: %w", r.txIndex, r.env.Number, err)
+	}
+	if want := mb.Receipts[j]; rcpt.GasUsed != want.GasUsed || rcpt.Status != want.Status {
+		return fmt.Errorf("replay of transaction %d of block %d diverged: gas used %d status %d, receipt has %d status %d",
+			r.txIndex, r.env.Number, rcpt.GasUsed, rcpt.Status, want.GasUsed, want.Status)
+	}
+	r.cumulative = rcpt.CumulativeGasUsed
+	r.logs += uint(len(rcpt.Logs))
+	r.txIndex++
+	return nil
+}
+
+// trace runs transaction j of mb with the tracer cfg selects and moves past it.
+func (r *blockReplay) trace(ctx context.Context, cfg *rpc.TraceConfig, mb *chain.MiniBlock, j int) (json.RawMessage, error) {
+	tx := mb.Txs[j]
 	tt := &txTrace{
-		cfg: cfg, tx: target.Txs[pos], sender: target.Senders[pos], want: target.Receipts[pos], sdb: sdb, blockCtx: blockCtx,
-		txctx:      &tracers.Context{BlockHash: blockHash, BlockNumber: new(big.Int).SetUint64(n), TxIndex: idx, TxHash: hash},
-		cumulative: cumulative, logBase: logs,
+		cfg: cfg, tx: tx, sender: mb.Senders[j], want: mb.Receipts[j], sdb: r.sdb, blockCtx: r.blockCtx,
+		txctx: &tracers.Context{BlockHash: r.blockHash, BlockNumber: new(big.Int).SetUint64(r.env.Number), TxIndex: r.txIndex,
+			TxHash: tx.Hash()},
+		cumulative: r.cumulative, logBase: r.logs,
 	}
-	return s.traceTx(ctx, tt)
+	out, err := r.s.traceTx(ctx, tt)
+	if err != nil {
+		return nil, err
+	}
+	// traceTx checked the gas and status against the stored receipt.
+	r.cumulative += mb.Receipts[j].GasUsed
+	r.logs += uint(len(mb.Receipts[j].Logs))
+	r.txIndex++
+	return out, nil
 }
 
 // waitHead waits until block n is sealed.
