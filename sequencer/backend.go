@@ -218,6 +218,9 @@ func (s *Sequencer) reader(ref rpc.BlockRef) (state.Reader, chain.BlockEnv, func
 		v := s.state.View()
 		return v, s.index.getPending().env, v.Release, nil
 	}
+	if r, env, release, ok := s.undoReader(n); ok {
+		return r, env, release, nil
+	}
 	var header *types.Header
 	if sb := s.index.block(n); sb != nil {
 		header = sb.header

@@ -203,6 +203,8 @@ func (s *Sequencer) miniBlock(force bool) error {
 // view. Used by the loop and by recovery.
 func (s *Sequencer) applyMiniBlock(mb *chain.MiniBlock) {
 	ob := s.open
+	// Before the commit: the undo logs keep the values the diff overwrites.
+	s.undo.record(s.state, mb.Diff)
 	s.state.Commit(mb.Index, mb.Diff)
 	s.lastIndex = mb.Index
 	s.miniHead.Store(mb.Index)
@@ -257,6 +259,11 @@ func (s *Sequencer) closeBlock() error {
 			return err
 		}
 	}
+	// The state head is the block's last mini-block: from here on the loop
+	// records what the next mini-blocks overwrite, for reads at this block once
+	// it is sealed. Logs of blocks older than the sealed head are not read again.
+	s.undo.open(ob.env.Number)
+	s.undo.prune(s.index.headNumber())
 	if !s.toSealer(sealEvent{close: &blockClose{number: ob.env.Number, firstMini: ob.firstMini, lastMini: ob.lastMini}}) {
 		return nil
 	}

@@ -164,6 +164,8 @@ func (s *Sequencer) finish(a *blockAcc, firstMini, lastMini uint64) error {
 	}
 	s.index.addSealed(&sealed{header: header, hash: header.Hash(), sig: signed.Signature, firstMini: firstMini,
 		lastMini: lastMini, txs: a.txs, senders: a.senders, receipts: a.stored})
+	// "latest" is this block from now on: the loop stops recording for older ones.
+	s.undo.prune(a.env.Number)
 	s.hub.PublishHead(&rpc.HeadEvent{Header: header, Hash: header.Hash()})
 	s.m.RecordBlock(a.env.Number, len(a.txs), header.GasUsed, time.Since(start))
 	if s.pool != nil {

@@ -56,6 +56,9 @@ type Sequencer struct {
 	engine *exec.Parallel // the same executor, for its counters
 	pool   *mempool.Pool
 	index  *chainIndex
+	// undo keeps, for the newest sealed blocks, what later mini-blocks
+	// overwrote, so that reads at them come from the flat state (latest.go).
+	undo undoSet
 	// storeBlocks caches blocks older than the recent window once read back
 	// from the store (transactions and receipts of old blocks are read in bursts:
 	// a wallet's history, an indexer, eth_getTransactionReceipt of old hashes).
