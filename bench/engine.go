@@ -926,8 +926,11 @@ func (r *EngineReport) WriteTable(out io.Writer) {
 }
 
 // WriteJSON writes the report as indented JSON.
-func (r *EngineReport) WriteJSON(path string) error {
-	b, err := json.MarshalIndent(r, "", "  ")
+func (r *EngineReport) WriteJSON(path string) error { return writeJSON(path, r) }
+
+// writeJSON writes v to path as indented JSON (the reports' --json files).
+func writeJSON(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		return err
 	}

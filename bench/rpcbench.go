@@ -1366,13 +1366,7 @@ func (r *RPCReport) WriteTable(out io.Writer) {
 }
 
 // WriteJSON writes the report as indented JSON.
-func (r *RPCReport) WriteJSON(path string) error {
-	b, err := json.MarshalIndent(r, "", "  ")
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(path, append(b, '\n'), 0o644)
-}
+func (r *RPCReport) WriteJSON(path string) error { return writeJSON(path, r) }
 
 // gethVersion is the go-ethereum module version this binary was built with
 // (the replacement's, op-geth, when replaced).

@@ -84,11 +84,17 @@ func engineCommand() *cli.Command {
 	}
 }
 
-func runEngineBench(c *cli.Context) error {
+// benchPreamble refuses positional arguments and applies the --gc.* flags:
+// what every bench subcommand does first.
+func benchPreamble(c *cli.Context) error {
 	if c.Args().Len() > 0 {
 		return fmt.Errorf("unexpected arguments: %s", strings.Join(c.Args().Slice(), " "))
 	}
-	if err := applyGC(c); err != nil {
+	return applyGC(c)
+}
+
+func runEngineBench(c *cli.Context) error {
+	if err := benchPreamble(c); err != nil {
 		return err
 	}
 	kinds, err := bench.ParseEngineKinds(c.String("workload"))
@@ -123,10 +129,7 @@ func runEngineBench(c *cli.Context) error {
 }
 
 func runBench(c *cli.Context) error {
-	if c.Args().Len() > 0 {
-		return fmt.Errorf("unexpected arguments: %s", strings.Join(c.Args().Slice(), " "))
-	}
-	if err := applyGC(c); err != nil {
+	if err := benchPreamble(c); err != nil {
 		return err
 	}
 	kinds, err := bench.ParseKinds(c.String("bench.workload"))

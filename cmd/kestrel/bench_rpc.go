@@ -61,10 +61,7 @@ func rpcBenchCommand() *cli.Command {
 }
 
 func runRPCBench(c *cli.Context) error {
-	if c.Args().Len() > 0 {
-		return fmt.Errorf("unexpected arguments: %s", strings.Join(c.Args().Slice(), " "))
-	}
-	if err := applyGC(c); err != nil {
+	if err := benchPreamble(c); err != nil {
 		return err
 	}
 	var level slog.Level
