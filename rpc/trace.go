@@ -5,16 +5,24 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
+	"math/big"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/common/hexutil"
+	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/eth/tracers/logger"
+	"github.com/holiman/uint256"
+
+	"github.com/kestrel-l2/kestrel/rpc/override"
 )
 
 func init() {
 	methods["debug_traceTransaction"] = method{(*Server).debugTraceTransaction, 2}
 	methods["debug_traceBlockByNumber"] = method{(*Server).debugTraceBlockByNumber, 2}
 	methods["debug_traceBlockByHash"] = method{(*Server).debugTraceBlockByHash, 2}
+	methods["debug_traceCall"] = method{(*Server).debugTraceCall, 3}
 }
 
 // TraceConfig is the configuration parameter of debug_traceTransaction. It has
@@ -121,15 +129,8 @@ func (s *Server) traceBlock(ctx context.Context, a *args, ref BlockRef, dst []by
 	if err != nil {
 		return dst, err
 	}
-	if ref.Tag == TagNumber || ref.Tag == TagHash {
-		if b, err := s.block(ctx, ref); err != nil {
-			return dst, err
-		} else if b == nil {
-			if ref.Tag == TagHash {
-				return dst, fmt.Errorf("block %s not found", ref.Hash.Hex())
-			}
-			return dst, fmt.Errorf("block #%d not found", ref.Number)
-		}
+	if err := s.checkTraceBlock(ctx, ref); err != nil {
+		return dst, err
 	}
 	results, err := bt.TraceBlock(ctx, ref, cfg)
 	if err != nil {
@@ -156,6 +157,214 @@ func (s *Server) traceBlock(ctx context.Context, a *args, ref BlockRef, dst []by
 		dst = append(dst, '}')
 	}
 	return append(dst, ']'), nil
+}
+
+// checkTraceBlock answers as go-ethereum's tracers API for a block number or
+// hash that selects no block: "block #N not found", "block 0x… not found".
+func (s *Server) checkTraceBlock(ctx context.Context, ref BlockRef) error {
+	if ref.Tag != TagNumber && ref.Tag != TagHash {
+		return nil
+	}
+	b, err := s.block(ctx, ref)
+	if err != nil {
+		return err
+	}
+	if b == nil {
+		if ref.Tag == TagHash {
+			return fmt.Errorf("block %s not found", ref.Hash.Hex())
+		}
+		return fmt.Errorf("block #%d not found", ref.Number)
+	}
+	return nil
+}
+
+// TraceCallConfig is the configuration parameter of debug_traceCall, with the
+// shape (and so the decoding errors) of go-ethereum's tracers.TraceCallConfig:
+// a TraceConfig with state and block overrides and the index of the
+// transaction of the block before which the call runs.
+type TraceCallConfig struct {
+	TraceConfig
+	StateOverrides *override.StateOverride
+	BlockOverrides *override.BlockOverrides
+	// TxIndex, when set, runs the call on the state the block had before its
+	// transaction TxIndex instead of the state at the block's end.
+	TxIndex *hexutil.Uint
+}
+
+// CallBuilder turns debug_traceCall's transaction arguments into the call's
+// message and the transaction the tracer's OnTxStart sees, as go-ethereum's
+// CallDefaults, ToMessage and ToTransaction(DynamicFeeTxType) do. baseFee is
+// the base fee of the (overridden) block context. Its errors are go-ethereum's
+// messages, to be returned as they are.
+type CallBuilder func(baseFee *big.Int) (*CallMsg, *types.Transaction, error)
+
+// CallTracer is an optional extension of Backend for debug_traceCall, as
+// go-ethereum's API.TraceCall: the call runs on the state at the end of block
+// ref (or, with cfg.TxIndex, before that transaction of it), in the block's
+// context with cfg's block and state overrides applied, with the tracer cfg
+// selects attached and an empty tracers.Context. The backend calls build once
+// the overrides are applied and the base fee is known, and reports errors in
+// go-ethereum's order: the state, the overrides, build's, then the tracer's
+// and "tracing failed: …" for a message that cannot be applied. ref is never
+// pending; cfg is never nil. Safe for concurrent use.
+type CallTracer interface {
+	TraceCall(ctx context.Context, ref BlockRef, cfg *TraceCallConfig, build CallBuilder) (json.RawMessage, error)
+}
+
+// errTracePending is go-ethereum's answer to debug_traceCall on "pending".
+var errTracePending = errors.New("tracing on top of pending is not supported")
+
+// debugTraceCall: debug_traceCall(args, block, config).
+func (s *Server) debugTraceCall(ctx context.Context, a *args, dst []byte) ([]byte, error) {
+	ct, ok := s.b.(CallTracer)
+	if !ok {
+		return dst, methodNotAvailable("debug_traceCall")
+	}
+	ta, err := parseTxArgs(a)
+	if err != nil {
+		return dst, err
+	}
+	// go-ethereum's parameter is a rpc.BlockNumberOrHash, not a pointer: an
+	// absent one is a missing argument; null or {} decodes, and TraceCall
+	// then finds that it names no block.
+	rawRef, err := a.arg(1)
+	if err != nil {
+		return dst, err
+	}
+	ref, refErr := parseBlockNumberOrHash(1, rawRef)
+	if refErr != nil && refErr != errNoBlock {
+		return dst, refErr
+	}
+	cfg, err := parseTraceCallConfig(a, 2)
+	if err != nil {
+		return dst, err
+	}
+	if refErr != nil {
+		return dst, refErr
+	}
+	if ref.Tag == TagPending {
+		return dst, errTracePending
+	}
+	if err := s.checkTraceBlock(ctx, ref); err != nil {
+		return dst, err
+	}
+	build := func(baseFee *big.Int) (*CallMsg, *types.Transaction, error) {
+		gasCap := s.b.GasCap()
+		defGas := gasCap
+		if defGas == 0 {
+			defGas = math.MaxUint64 / 2
+		}
+		msg, err := s.toCallMsg(ta, defGas, gasCap, func() (*big.Int, error) { return baseFee, nil })
+		if err != nil {
+			return nil, nil, err
+		}
+		tx, err := s.callTx(ta, msg, baseFee)
+		if err != nil {
+			return nil, nil, err
+		}
+		return msg, tx, nil
+	}
+	out, err := ct.TraceCall(ctx, ref, cfg, build)
+	if err != nil {
+		return dst, err
+	}
+	if len(out) == 0 {
+		return append(dst, jsonNull...), nil
+	}
+	if !validJSON(out) {
+		return dst, errors.New("tracer returned invalid JSON")
+	}
+	return append(dst, out...), nil
+}
+
+// callTx is go-ethereum's TransactionArgs.ToTransaction(DynamicFeeTxType) for
+// arguments CallDefaults completed (msg is what toCallMsg made of them): a
+// set-code transaction with an authorization list, else a blob transaction
+// with blob hashes, else a dynamic-fee one, and a legacy one when a gas price
+// is given (or the block has no base fee). Where go-ethereum's handler crashes
+// (a set-code or blob transaction without a recipient) the answer is its
+// server's for a crashed handler.
+func (s *Server) callTx(ta *TransactionArgs, msg *CallMsg, baseFee *big.Int) (*types.Transaction, error) {
+	crashed := &Error{Code: CodeInternal, Message: "method handler crashed"}
+	chainID := s.b.ChainID()
+	if ta.ChainID != nil {
+		chainID = ta.ChainID.ToInt()
+	}
+	var nonce uint64
+	if msg.Nonce != nil {
+		nonce = *msg.Nonce
+	}
+	value := msg.Value
+	if value == nil {
+		value = new(big.Int)
+	}
+	al := types.AccessList{}
+	if ta.AccessList != nil {
+		al = *ta.AccessList
+	}
+	gasPrice := (*big.Int)(ta.GasPrice)
+	feeCap, tipCap := (*big.Int)(ta.MaxFeePerGas), (*big.Int)(ta.MaxPriorityFeePerGas)
+	if baseFee == nil {
+		if gasPrice == nil {
+			gasPrice = new(big.Int)
+		}
+	} else {
+		if feeCap == nil {
+			feeCap = new(big.Int)
+		}
+		if tipCap == nil {
+			tipCap = new(big.Int)
+		}
+	}
+	u256 := func(b *big.Int) (*uint256.Int, bool) {
+		if b == nil {
+			return new(uint256.Int), true
+		}
+		v, overflow := uint256.FromBig(b)
+		return v, !overflow
+	}
+	var inner types.TxData
+	switch {
+	case gasPrice != nil:
+		inner = &types.LegacyTx{To: msg.To, Nonce: nonce, Gas: msg.Gas, GasPrice: gasPrice, Value: value, Data: msg.Data}
+	case ta.AuthorizationList != nil, ta.BlobHashes != nil:
+		cid, ok1 := u256(chainID)
+		fc, ok2 := u256(feeCap)
+		tc, ok3 := u256(tipCap)
+		v, ok4 := u256(value)
+		bfc, ok5 := u256(msg.BlobFeeCap)
+		if msg.To == nil || !ok1 || !ok2 || !ok3 || !ok4 || !ok5 {
+			return nil, crashed
+		}
+		if ta.AuthorizationList != nil {
+			inner = &types.SetCodeTx{ChainID: cid, Nonce: nonce, GasTipCap: tc, GasFeeCap: fc, Gas: msg.Gas, To: *msg.To,
+				Value: v, Data: msg.Data, AccessList: al, AuthList: ta.AuthorizationList}
+		} else {
+			inner = &types.BlobTx{ChainID: cid, Nonce: nonce, GasTipCap: tc, GasFeeCap: fc, Gas: msg.Gas, To: *msg.To,
+				Value: v, Data: msg.Data, AccessList: al, BlobHashes: ta.BlobHashes, BlobFeeCap: bfc}
+		}
+	default:
+		inner = &types.DynamicFeeTx{ChainID: chainID, Nonce: nonce, GasTipCap: tipCap, GasFeeCap: feeCap, Gas: msg.Gas,
+			To: msg.To, Value: value, Data: msg.Data, AccessList: al}
+	}
+	return types.NewTx(inner), nil
+}
+
+// parseTraceCallConfig decodes optional parameter i as go-ethereum decodes a
+// *tracers.TraceCallConfig.
+func parseTraceCallConfig(a *args, i int) (*TraceCallConfig, error) {
+	cfg := new(TraceCallConfig)
+	raw := a.get(i)
+	if raw == nil {
+		return cfg, nil
+	}
+	if raw[0] != '{' {
+		return nil, typeError(i, jsonKind(raw), "tracers.TraceCallConfig")
+	}
+	if err := json.Unmarshal(raw, cfg); err != nil {
+		return nil, argError(i, err)
+	}
+	return cfg, nil
 }
 
 // debugTraceTransaction: debug_traceTransaction(hash, config).

@@ -29,7 +29,10 @@ import (
 	"github.com/kestrel-l2/kestrel/store"
 )
 
-var _ rpc.Tracer = (*backend)(nil)
+var (
+	_ rpc.Tracer     = (*backend)(nil)
+	_ rpc.CallTracer = (*backend)(nil)
+)
 
 // TraceTransaction implements rpc.Tracer. It rebuilds the state the transaction
 // saw: the parent block's state (from the Merkle tries, as long as its root is
@@ -151,6 +154,129 @@ func (b *backend) TraceBlock(ctx context.Context, ref rpc.BlockRef, cfg *rpc.Tra
 		}
 	}
 	return out, nil
+}
+
+// TraceCall implements rpc.CallTracer as go-ethereum's API.TraceCall: the call
+// runs on the state at the end of the block (as eth_call's), or with
+// cfg.TxIndex on the state before that transaction (the block replayed up to
+// it as for TraceTransaction), in the block's context, with the block
+// overrides (and the parent-hash fix for a number overridden to n+1) and the
+// state overrides applied, traced with an empty tracers.Context.
+func (b *backend) TraceCall(ctx context.Context, ref rpc.BlockRef, cfg *rpc.TraceCallConfig, build rpc.CallBuilder) (json.RawMessage, error) {
+	s := b.s
+	if cfg == nil {
+		cfg = new(rpc.TraceCallConfig)
+	}
+	if ref.Tag == rpc.TagPending {
+		return nil, errors.New("tracing on top of pending is not supported")
+	}
+	var (
+		sdb      *state.StateDB
+		blockCtx vm.BlockContext
+		number   uint64
+		logBase  uint // logs of the block before the call: go-ethereum's StateDB keeps counting
+	)
+	if cfg.TxIndex != nil {
+		n, _, err := s.resolve(ref)
+		if err != nil {
+			return nil, err
+		}
+		if n == 0 {
+			return nil, errors.New("no transaction in genesis")
+		}
+		sb, err := s.sealedBlock(n)
+		if err != nil {
+			return nil, err
+		}
+		r, err := s.startReplay(ctx, envOf(sb.header))
+		if err != nil {
+			return nil, err
+		}
+		defer r.release()
+		if err := r.replayTo(ctx, sb, int(*cfg.TxIndex)); err != nil {
+			return nil, err
+		}
+		sdb, blockCtx, number, logBase = r.sdb, r.blockCtx, r.env.Number, r.logs
+	} else {
+		ce, err := s.callEnv(ref)
+		if err != nil {
+			return nil, err
+		}
+		defer ce.release()
+		sdb, blockCtx, number = ce.stateDB(), exec.BlockContext(s.execEnv(ce.env)), ce.env.Number
+	}
+	// As go-ethereum's GetHashFn: no hash for the block itself or later ones,
+	// unless the number is overridden to the next block's, which then sees its
+	// parent's hash. (go-ethereum compares the number's low 64 bits.)
+	limit := number
+	bo := cfg.BlockOverrides
+	if bo != nil && bo.Number != nil && bo.Number.ToInt().Uint64() == number+1 {
+		limit = number + 1
+	}
+	getHash := blockCtx.GetHash
+	blockCtx.GetHash = func(n uint64) common.Hash {
+		if n >= limit {
+			return common.Hash{}
+		}
+		return getHash(n)
+	}
+	if err := bo.Apply(&blockCtx); err != nil {
+		return nil, err
+	}
+	rules := s.chainCf.Rules(blockCtx.BlockNumber, blockCtx.Random != nil, blockCtx.Time)
+	precompiles := vm.ActivePrecompiledContracts(rules)
+	if err := cfg.StateOverrides.Apply(overrideState{sdb}, precompiles); err != nil {
+		return nil, err
+	}
+	m, tx, err := build(blockCtx.BaseFee)
+	if err != nil {
+		return nil, err
+	}
+	msg := message(m, m.Gas)
+	// Lower the base fee to 0 to avoid breaking EVM invariants (basefee < feecap).
+	if msg.GasPrice.Sign() == 0 {
+		blockCtx.BaseFee = new(big.Int)
+	}
+	if msg.BlobGasFeeCap != nil && msg.BlobGasFeeCap.BitLen() == 0 {
+		blockCtx.BlobBaseFee = new(big.Int)
+	}
+	return s.traceTx(ctx, &txTrace{cfg: &cfg.TraceConfig, tx: tx, sender: msg.From, msg: msg, precompiles: precompiles,
+		sdb: sdb, blockCtx: blockCtx, txctx: new(tracers.Context), logBase: logBase})
+}
+
+// replayTo replays the sealed block sb up to its transaction idx: the state is
+// then the one that transaction saw (the system calls of its mini-block
+// included). Index 0 of a block without transactions is the state after the
+// system calls; other indexes past the block's transactions are go-ethereum's
+// "out of range" error.
+func (r *blockReplay) replayTo(ctx context.Context, sb *sealed, idx int) error {
+	if idx >= len(sb.txs) && (idx != 0 || len(sb.txs) != 0) {
+		return fmt.Errorf("transaction index %d out of range for block %#x", idx, sb.hash)
+	}
+	if sb.lastMini == 0 {
+		return nil
+	}
+	for i := sb.firstMini; i <= sb.lastMini; i++ {
+		mb, err := r.miniBlock(ctx, i)
+		if err != nil {
+			return err
+		}
+		if err := r.systemCalls(i, mb); err != nil {
+			return err
+		}
+		for j := range mb.Txs {
+			if r.txIndex == idx {
+				return nil
+			}
+			if err := r.apply(mb, j); err != nil {
+				return err
+			}
+		}
+	}
+	if r.txIndex != idx {
+		return fmt.Errorf("block %d: replayed %d transactions, wanted %d", r.env.Number, r.txIndex, idx)
+	}
+	return nil
 }
 
 // blockReplay re-executes a block from its parent's state: the system calls
@@ -291,15 +417,22 @@ func (s *Sequencer) waitHead(ctx context.Context, n uint64) error {
 
 // txTrace is the transaction to trace and the state it runs on.
 type txTrace struct {
-	cfg        *rpc.TraceConfig
-	tx         *types.Transaction
-	sender     common.Address
-	want       *chain.Receipt
-	sdb        *state.StateDB
-	blockCtx   vm.BlockContext
-	txctx      *tracers.Context
-	cumulative uint64 // block gas used before the transaction
-	logBase    uint   // logs of the block before the transaction
+	cfg    *rpc.TraceConfig
+	tx     *types.Transaction
+	sender common.Address
+	// msg, when set, is the message to run (a call's) instead of tx's.
+	msg *core.Message
+	// want is the stored receipt the traced execution must agree with; nil
+	// for a call.
+	want *chain.Receipt
+	// precompiles, when set, is the EVM's precompile set (a call's, after
+	// movePrecompileToAddress overrides).
+	precompiles vm.PrecompiledContracts
+	sdb         *state.StateDB
+	blockCtx    vm.BlockContext
+	txctx       *tracers.Context
+	cumulative  uint64 // block gas used before the transaction
+	logBase     uint   // logs of the block before the transaction
 }
 
 // traceTx runs the transaction with the tracer attached, as go-ethereum's
@@ -325,12 +458,15 @@ func (s *Sequencer) traceTx(ctx context.Context, t *txTrace) (out json.RawMessag
 	if err != nil {
 		return nil, err
 	}
-	hooked := &hookedState{StateDB: t.sdb, hooks: tracer.Hooks, txHash: t.tx.Hash(), txIndex: uint(t.txctx.TxIndex),
+	hooked := &hookedState{StateDB: t.sdb, hooks: tracer.Hooks, txHash: t.txctx.TxHash, txIndex: uint(t.txctx.TxIndex),
 		logIndex: t.logBase, snaps: make(map[int]uint)}
 	if hooked.hooks == nil {
 		hooked.hooks = new(tracing.Hooks)
 	}
 	evm := vm.NewEVM(t.blockCtx, hooked, s.chainCf, vm.Config{Tracer: tracer.Hooks, NoBaseFee: true})
+	if t.precompiles != nil {
+		evm.SetPrecompiles(t.precompiles)
+	}
 	deadline, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	go func() {
@@ -341,12 +477,15 @@ func (s *Sequencer) traceTx(ctx context.Context, t *txTrace) (out json.RawMessag
 		}
 	}()
 
-	msg := exec.Message(t.tx, t.sender, t.blockCtx.BaseFee)
+	msg := t.msg
+	if msg == nil {
+		msg = exec.Message(t.tx, t.sender, t.blockCtx.BaseFee)
+	}
 	receipt, err := s.applyTraced(evm, hooked, msg, t)
 	if err != nil {
 		return nil, fmt.Errorf("tracing failed: %w", err)
 	}
-	if receipt.GasUsed != t.want.GasUsed || receipt.Status != t.want.Status {
+	if t.want != nil && (receipt.GasUsed != t.want.GasUsed || receipt.Status != t.want.Status) {
 		return nil, fmt.Errorf("traced execution diverged from the receipt: gas used %d status %d, receipt has %d status %d",
 			receipt.GasUsed, receipt.Status, t.want.GasUsed, t.want.Status)
 	}
@@ -371,7 +510,7 @@ func (s *Sequencer) applyTraced(evm *vm.EVM, hooked *hookedState, msg *core.Mess
 	}
 	hooked.Finalise(evm.ChainConfig().IsEIP158(evm.Context.BlockNumber))
 	receipt = &types.Receipt{Type: t.tx.Type(), Status: types.ReceiptStatusSuccessful, CumulativeGasUsed: t.cumulative + res.UsedGas,
-		GasUsed: res.UsedGas, TxHash: t.tx.Hash(), BlockHash: t.txctx.BlockHash, BlockNumber: t.txctx.BlockNumber,
+		GasUsed: res.UsedGas, TxHash: t.tx.Hash(), BlockHash: t.txctx.BlockHash, BlockNumber: t.blockCtx.BlockNumber,
 		TransactionIndex: uint(t.txctx.TxIndex), Logs: t.sdb.TakeLogs()}
 	if res.Failed() {
 		receipt.Status = types.ReceiptStatusFailed
