@@ -353,18 +353,7 @@ func (s *Server) callTx(ta *TransactionArgs, msg *CallMsg, baseFee *big.Int) (*t
 // parseTraceCallConfig decodes optional parameter i as go-ethereum decodes a
 // *tracers.TraceCallConfig.
 func parseTraceCallConfig(a *args, i int) (*TraceCallConfig, error) {
-	cfg := new(TraceCallConfig)
-	raw := a.get(i)
-	if raw == nil {
-		return cfg, nil
-	}
-	if raw[0] != '{' {
-		return nil, typeError(i, jsonKind(raw), "tracers.TraceCallConfig")
-	}
-	if err := json.Unmarshal(raw, cfg); err != nil {
-		return nil, argError(i, err)
-	}
-	return cfg, nil
+	return parseConfigObject[TraceCallConfig](a, i, "tracers.TraceCallConfig")
 }
 
 // debugTraceTransaction: debug_traceTransaction(hash, config).
@@ -397,13 +386,19 @@ func (s *Server) debugTraceTransaction(ctx context.Context, a *args, dst []byte)
 // parseTraceConfig decodes optional parameter i as go-ethereum decodes a
 // *tracers.TraceConfig.
 func parseTraceConfig(a *args, i int) (*TraceConfig, error) {
-	cfg := new(TraceConfig)
+	return parseConfigObject[TraceConfig](a, i, "tracers.TraceConfig")
+}
+
+// parseConfigObject decodes optional object parameter i into a new T (zero
+// when absent); typ is the go-ethereum type name its errors mention.
+func parseConfigObject[T any](a *args, i int, typ string) (*T, error) {
+	cfg := new(T)
 	raw := a.get(i)
 	if raw == nil {
 		return cfg, nil
 	}
 	if raw[0] != '{' {
-		return nil, typeError(i, jsonKind(raw), "tracers.TraceConfig")
+		return nil, typeError(i, jsonKind(raw), typ)
 	}
 	if err := json.Unmarshal(raw, cfg); err != nil {
 		return nil, argError(i, err)
