@@ -388,7 +388,13 @@ func TestConfigCheck(t *testing.T) {
 		c.SyncSendMaxTimeout != 10*time.Second || c.ReadTimeout == 0 || c.WriteTimeout == 0 || c.IdleTimeout == 0 {
 		t.Fatalf("defaults: %+v", c)
 	}
-	for _, bad := range []Config{{MaxBodyBytes: -1}, {MaxBatch: -1}, {MaxLogs: -1}, {ReadTimeout: -1}, {SyncSendMaxTimeout: -1}, {MaxBodyBytes: 10}, {CORSOrigins: []string{""}}} {
+	if c.WSMaxSubscriptions != DefaultWSMaxSubscriptions || c.WSMaxInflight != DefaultWSMaxInflight || c.WSMaxConns != DefaultWSMaxConns ||
+		c.WSQueueBytes != DefaultWSQueueBytes || c.WSPingInterval != DefaultWSPingInterval || c.FilterTimeout != DefaultFilterTimeout ||
+		c.MaxFilters != DefaultMaxFilters {
+		t.Fatalf("WebSocket and filter defaults: %+v", c)
+	}
+	for _, bad := range []Config{{MaxBodyBytes: -1}, {MaxBatch: -1}, {MaxLogs: -1}, {ReadTimeout: -1}, {SyncSendMaxTimeout: -1}, {MaxBodyBytes: 10}, {CORSOrigins: []string{""}},
+		{WSMaxSubscriptions: -1}, {WSMaxInflight: -1}, {WSMaxConns: -1}, {WSQueueBytes: -1}, {WSPingInterval: -1}, {FilterTimeout: -1}, {MaxFilters: -1}} {
 		if err := bad.Check(); err == nil {
 			t.Errorf("accepted %+v", bad)
 		}

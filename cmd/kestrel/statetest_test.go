@@ -155,15 +155,18 @@ func TestStatetestCommandErrors(t *testing.T) {
 	}
 }
 
-// TestExecFlagsRejectBadValues: a bad execution engine setting stops the node
-// at start with a clear error.
-func TestExecFlagsRejectBadValues(t *testing.T) {
+// TestFlagsRejectBadValues: a bad execution engine or RPC setting stops the
+// node at start with a clear error.
+func TestFlagsRejectBadValues(t *testing.T) {
 	for _, tc := range []struct {
 		args []string
 		want string
 	}{
 		{[]string{"devnet", "--http.addr", "127.0.0.1:0", "--exec.mode", "fast"}, `unknown execution mode "fast"`},
 		{[]string{"devnet", "--http.addr", "127.0.0.1:0", "--exec.workers", "-1"}, "execution workers must not be negative"},
+		{[]string{"devnet", "--http.addr", "127.0.0.1:0", "--ws.max-queue", "-1"}, "rpc: negative WebSocket limit"},
+		{[]string{"devnet", "--http.addr", "127.0.0.1:0", "--rpc.filter-timeout", "-1s"}, "rpc: negative FilterTimeout or MaxFilters"},
+		{[]string{"devnet", "--http.addr", "127.0.0.1:0", "--rpc.max-concurrent", "-5"}, "rpc: negative MaxConcurrent"},
 	} {
 		out, err := runMain(t, tc.args...)
 		if exitCode(err) == 0 || !strings.Contains(out, tc.want) {
