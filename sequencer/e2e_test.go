@@ -443,17 +443,7 @@ func TestOldBlocksComeFromTheStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := waitReceipt(t, ec, tx.Hash())
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		n, _ := ec.BlockNumber(ctx)
-		if n > r.BlockNumber.Uint64()+3 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("chain did not advance")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitBlocksPast(t, ec, r.BlockNumber.Uint64()+3)
 	again, err := ec.TransactionReceipt(ctx, tx.Hash())
 	if err != nil || again.BlockHash != r.BlockHash || again.Status != 1 {
 		t.Fatalf("old receipt %+v %v", again, err)
@@ -465,5 +455,21 @@ func TestOldBlocksComeFromTheStore(t *testing.T) {
 	got, _, err := ec.TransactionByHash(ctx, tx.Hash())
 	if err != nil || got.Hash() != tx.Hash() {
 		t.Fatalf("old transaction %v", err)
+	}
+}
+
+// waitBlocksPast waits until the head block number is above n.
+func waitBlocksPast(t *testing.T, ec *ethclient.Client, n uint64) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		head, _ := ec.BlockNumber(context.Background())
+		if head > n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("chain did not advance")
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

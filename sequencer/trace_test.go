@@ -374,17 +374,7 @@ func TestTraceNeedsParentState(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := waitReceipt(t, ec, tx.Hash())
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		n, _ := ec.BlockNumber(ctx)
-		if n > r.BlockNumber.Uint64()+2 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("chain did not advance")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitBlocksPast(t, ec, r.BlockNumber.Uint64()+2)
 	var out json.RawMessage
 	err := rc.CallContext(ctx, &out, "debug_traceTransaction", tx.Hash())
 	if err == nil || err.Error() != "historical state not available" {
