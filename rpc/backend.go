@@ -140,6 +140,10 @@ var (
 	// ErrUnknownBlock: the block does not exist (the RPC layer answers null where
 	// go-ethereum does, and an error otherwise).
 	ErrUnknownBlock = errors.New("header not found")
+	// ErrPrunedHistory: the block exists but this node does not keep its body
+	// (a replica bootstrapped from a snapshot starts its history there). The
+	// answer is go-ethereum's for expired history: code 4444.
+	ErrPrunedHistory = &Error{Code: 4444, Message: "pruned history unavailable"}
 	// ErrStateUnavailable: the block exists but its state is no longer kept.
 	ErrStateUnavailable = errors.New("historical state not available")
 )

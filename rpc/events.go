@@ -38,10 +38,15 @@ type MiniBlockEvent struct {
 	json []byte // the notification result, encoded once for every subscriber
 }
 
-// HeadEvent is one sealed block.
+// HeadEvent is one sealed block. Signature and the mini-block range are set by
+// nodes that have them (the diff stream publishes them); subscribers of
+// newHeads see only the header.
 type HeadEvent struct {
-	Header *types.Header
-	Hash   common.Hash
+	Header    *types.Header
+	Hash      common.Hash
+	Signature []byte
+	FirstMini uint64
+	LastMini  uint64
 
 	once sync.Once
 	json []byte
@@ -119,6 +124,35 @@ func (h *Hub) Close() {
 		h.closed = true
 		close(h.wake)
 	}
+}
+
+// HubRead is what a reader pulls from one of the hub's rings at once.
+type HubRead[T any] struct {
+	// Items are the events available now from the requested position on.
+	Items []T
+	// Oldest is the first position the hub still holds; a reader behind it
+	// must catch up from the node's store. Next is the position after the
+	// newest event.
+	Oldest, Next uint64
+	// Wake is closed by the next publish (or Close).
+	Wake <-chan struct{}
+	// Closed reports a closed hub; Started is false until the first event.
+	Closed, Started bool
+}
+
+// MiniBlocks returns up to max mini-block events from index from on, appended
+// to buf. It never blocks on publishers beyond a mutex.
+func (h *Hub) MiniBlocks(from uint64, max int, buf []*MiniBlockEvent) HubRead[*MiniBlockEvent] {
+	return exportRead(readRing(h, &h.minis, from, max, buf))
+}
+
+// Heads returns up to max sealed-head events from block number from on.
+func (h *Hub) Heads(from uint64, max int, buf []*HeadEvent) HubRead[*HeadEvent] {
+	return exportRead(readRing(h, &h.heads, from, max, buf))
+}
+
+func exportRead[T any](r hubRead[T]) HubRead[T] {
+	return HubRead[T]{Items: r.items, Oldest: r.oldest, Next: r.next, Wake: r.wake, Closed: r.closed, Started: r.started}
 }
 
 // cursor is what a subscriber reads from one ring: items from next on. It

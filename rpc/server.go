@@ -70,6 +70,9 @@ type Server struct {
 	wsQueued atomic.Int64 // bytes queued for WebSocket writers, all connections
 	wsm      WSMetricer   // Config.Metrics when it implements WSMetricer; else a no-op
 
+	// routes are extra GET handlers by path prefix (HandleGET), set before Start.
+	routes []route
+
 	mu      sync.Mutex
 	stopped bool
 	srv     *fasthttp.Server
@@ -228,6 +231,10 @@ func (s *Server) serveHTTP(ctx *fasthttp.RequestCtx) {
 		ctx.SetStatusCode(status)
 		ctx.Response.Header.SetContentTypeBytes(strContentTypeJSON)
 	case ctx.IsGet() || ctx.IsHead():
+		if h := s.routeFor(ctx.Path()); h != nil {
+			h(ctx)
+			return
+		}
 		switch string(ctx.Path()) {
 		case "/health":
 			s.serveHealth(ctx) // health.go
@@ -247,6 +254,27 @@ func (s *Server) serveHTTP(ctx *fasthttp.RequestCtx) {
 		ctx.Response.Header.SetContentTypeBytes(strContentTypeJSON)
 		ctx.SetBody(appendErrorObject(nil, nil, CodeInvalidRequest, "method not allowed", nil))
 	}
+}
+
+type route struct {
+	prefix string
+	h      fasthttp.RequestHandler
+}
+
+// HandleGET serves GET and HEAD requests whose path starts with prefix with h
+// (beside JSON-RPC on the same listener: the snapshot endpoint of
+// bootstrapping replicas, for instance). Call it before Start.
+func (s *Server) HandleGET(prefix string, h fasthttp.RequestHandler) {
+	s.routes = append(s.routes, route{prefix: prefix, h: h})
+}
+
+func (s *Server) routeFor(path []byte) fasthttp.RequestHandler {
+	for _, r := range s.routes {
+		if len(path) >= len(r.prefix) && string(path[:len(r.prefix)]) == r.prefix {
+			return r.h
+		}
+	}
+	return nil
 }
 
 // errorHandler answers requests fasthttp could not read, notably bodies over

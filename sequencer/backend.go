@@ -97,6 +97,10 @@ func (s *Sequencer) sealedBlock(n uint64) (*sealed, error) {
 	}
 	for i := rec.FirstMini; i <= rec.LastMini; i++ {
 		mb, err := s.store.MiniBlock(i)
+		if errors.Is(err, store.ErrNotFound) {
+			// Before the snapshot this node was bootstrapped from.
+			return nil, rpc.ErrPrunedHistory
+		}
 		if err != nil {
 			return nil, fmt.Errorf("block %d: %w", n, err)
 		}
@@ -340,6 +344,9 @@ func (b *backend) SendRawTransaction(ctx context.Context, raw []byte) (common.Ha
 }
 
 func (b *backend) SendRawTransactions(ctx context.Context, raws [][]byte) ([]common.Hash, []error) {
+	if f := b.s.cfg.Follow; f != nil {
+		return b.s.forward(ctx, raws)
+	}
 	pool := b.s.pool
 	txs, errs := pool.DecodeBatch(raws)
 	hashes := make([]common.Hash, len(raws))
@@ -364,6 +371,9 @@ func (b *backend) SendRawTransactions(ctx context.Context, raws [][]byte) ([]com
 }
 
 func (b *backend) SendRawTransactionSync(ctx context.Context, raw []byte, timeout time.Duration) (*rpc.ReceiptInfo, error) {
+	if b.s.Following() {
+		return b.s.forwardSync(ctx, raw, timeout)
+	}
 	pool := b.s.pool
 	txs, errs := pool.DecodeBatch([][]byte{raw})
 	if errs[0] != nil {
@@ -448,6 +458,9 @@ func (b *backend) Transaction(ctx context.Context, hash common.Hash) (*rpc.TxInf
 		return nil, err
 	}
 	if !found {
+		if s.pool == nil {
+			return nil, nil
+		}
 		if t := s.pool.Get(hash); t != nil {
 			return &rpc.TxInfo{Tx: t.Tx, Sender: t.Sender, Pending: true}, nil
 		}

@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/kestrel-l2/kestrel/core/chain"
 	"github.com/kestrel-l2/kestrel/core/exec"
 	"github.com/kestrel-l2/kestrel/mempool"
 	"github.com/kestrel-l2/kestrel/rpc"
+	"github.com/kestrel-l2/kestrel/stream"
 )
 
 // Config is everything a sequencer needs. The zero value is not valid; start from
@@ -18,6 +20,9 @@ type Config struct {
 	DataDir string
 	// GenesisFile is a genesis JSON; empty selects the built-in dev genesis.
 	GenesisFile string
+	// Genesis, when set, is used instead of GenesisFile (a replica takes the
+	// genesis its bootstrap recorded).
+	Genesis *chain.Genesis
 	// KeyFile holds the sequencer's hex-encoded secp256k1 key; empty selects the
 	// well-known dev key (account 0 of the dev mnemonic's path m/44'/60'/0'/0/0 is
 	// NOT used; see DevSequencerKey).
@@ -50,6 +55,13 @@ type Config struct {
 	// its worker count, its fallback to the sequential engine (Mode), and
 	// access-list inference.
 	Exec exec.ParallelConfig
+	// Stream publishes every durable mini-block and sealed header to NATS
+	// JetStream (nil: no stream). With an empty URL the node runs the
+	// nats-server itself, its data under DataDir/nats.
+	Stream *stream.Config
+	// Follow makes the node a follower of another node's chain (a replica);
+	// nil for the sequencer.
+	Follow *FollowConfig
 	// Mempool and RPC are the sub-component configs.
 	Mempool mempool.Config
 	RPC     rpc.Config
@@ -103,6 +115,11 @@ func (c *Config) Check() error {
 	}
 	if err := c.RPC.Check(); err != nil {
 		return fmt.Errorf("rpc: %w", err)
+	}
+	if c.Stream != nil {
+		if err := c.Stream.Check(); err != nil {
+			return fmt.Errorf("stream: %w", err)
+		}
 	}
 	return nil
 }

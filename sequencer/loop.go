@@ -259,20 +259,30 @@ func (s *Sequencer) closeBlock() error {
 			return err
 		}
 	}
+	if !s.handOffBlock() {
+		return nil
+	}
+	s.pool.SetEnv(s.poolEnv())
+	return nil
+}
+
+// handOffBlock hands the open block to the sealer, starts a snapshot when one
+// is due and opens the next block. False when stopping.
+func (s *Sequencer) handOffBlock() bool {
+	ob := s.open
 	// The state head is the block's last mini-block: from here on the loop
 	// records what the next mini-blocks overwrite, for reads at this block once
 	// it is sealed. Logs of blocks older than the sealed head are not read again.
 	s.undo.open(ob.env.Number)
 	s.undo.prune(s.index.headNumber())
 	if !s.toSealer(sealEvent{close: &blockClose{number: ob.env.Number, firstMini: ob.firstMini, lastMini: ob.lastMini}}) {
-		return nil
+		return false
 	}
 	if s.cfg.SnapshotEvery > 0 && ob.env.Number >= s.lastSnap+s.cfg.SnapshotEvery {
 		s.startSnapshot(ob.env.Number)
 	}
 	s.openNext(ob.env, ob.gasUsed)
-	s.pool.SetEnv(s.poolEnv())
-	return nil
+	return true
 }
 
 // openNext opens the block after one with env and gas used.

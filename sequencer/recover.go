@@ -123,6 +123,13 @@ func (s *Sequencer) recoverChain(ctx context.Context) error {
 		s.index.addSealed(&sealed{header: rec.Header, hash: rec.Header.Hash(), sig: rec.Signature, firstMini: rec.FirstMini, lastMini: rec.LastMini})
 	}
 	s.openNext(chain.BlockEnv{Number: base.Header.Number.Uint64(), Time: base.Header.Time, BaseFee: base.Header.BaseFee, GasLimit: base.Header.GasLimit}, base.Header.GasUsed)
+	if s.Following() {
+		// Only verified blocks are replayed: mini-blocks after the last block
+		// whose signed header matched are fetched from the stream again.
+		if err := s.dropUnverified(); err != nil {
+			return err
+		}
+	}
 	replayed := 0
 	err = s.store.MiniBlocks(meta.MiniIndex+1, func(mb *chain.MiniBlock) error {
 		if err := ctx.Err(); err != nil {
@@ -182,6 +189,31 @@ func (s *Sequencer) recoverChain(ctx context.Context) error {
 	}
 	s.log.Info("Recovered chain", "snapshotBlock", meta.Block, "replayedMiniBlocks", replayed, "head", s.index.headNumber(),
 		"openBlock", s.open.env.Number, "miniBlock", s.lastIndex, "elapsed", time.Since(start))
+	return nil
+}
+
+// dropUnverified deletes the logged mini-blocks after the last sealed (for a
+// follower: verified) block.
+func (s *Sequencer) dropUnverified() error {
+	last, ok, err := s.store.LastBlock()
+	if err != nil || !ok {
+		return err
+	}
+	rec, err := s.store.Block(last)
+	if err != nil {
+		return err
+	}
+	keep := rec.LastMini
+	if metas, err := s.store.Snapshots(); err == nil && len(metas) > 0 && metas[len(metas)-1].MiniIndex > keep {
+		keep = metas[len(metas)-1].MiniIndex
+	}
+	n, err := s.store.TruncateMiniBlocks(keep)
+	if err != nil {
+		return fmt.Errorf("drop unverified mini-blocks: %w", err)
+	}
+	if n > 0 {
+		s.log.Info("Dropped mini-blocks of an unverified block; they are fetched again", "after", keep, "count", n, "block", last)
+	}
 	return nil
 }
 

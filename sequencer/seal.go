@@ -2,6 +2,7 @@ package sequencer
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"time"
 
@@ -95,8 +96,10 @@ func (s *Sequencer) toSealer(ev sealEvent) bool {
 func (s *Sequencer) sealLoop() {
 	defer s.wg.Done()
 	fail := func(err error) {
-		s.sealErr.Store(&err)
-		s.fail(err)
+		if !errors.Is(err, errStopping) {
+			s.sealErr.Store(&err)
+			s.fail(err)
+		}
 		for range s.sealEvents { // never block the loop on a dead sealer
 		}
 	}
@@ -154,19 +157,41 @@ func (s *Sequencer) finish(a *blockAcc, firstMini, lastMini uint64) error {
 	txRoot := types.DeriveSha(a.txEnc, trie.NewStackTrie(nil))
 	receiptRoot := types.DeriveSha(a.rcptEnc, trie.NewStackTrie(nil))
 	header := chain.SealHeaderRoots(a.env, parent.hash, root, txRoot, receiptRoot, types.MergeBloom(a.full), gasUsed)
-	signed, err := chain.SignHeader(header, s.key)
-	if err != nil {
-		return err
+	var sig []byte
+	if s.Following() {
+		// A follower never signs: its block must be the one the sequencer signed.
+		want, err := s.awaitHeader(a.env.Number)
+		if err != nil {
+			return err
+		}
+		if err := checkSealed(header, firstMini, lastMini, want); err != nil {
+			return err
+		}
+		sig = want.Signature
+	} else {
+		signed, err := chain.SignHeader(header, s.key)
+		if err != nil {
+			return err
+		}
+		sig = signed.Signature
 	}
-	rec := &store.BlockRecord{Header: header, Signature: signed.Signature, FirstMini: firstMini, LastMini: lastMini}
+	rec := &store.BlockRecord{Header: header, Signature: sig, FirstMini: firstMini, LastMini: lastMini}
 	if err := s.store.PutBlock(rec); err != nil {
 		return fmt.Errorf("store block %d: %w", a.env.Number, err)
 	}
-	s.index.addSealed(&sealed{header: header, hash: header.Hash(), sig: signed.Signature, firstMini: firstMini,
+	if s.Following() {
+		// Verified: the block record and the mini-blocks logged without a sync
+		// become durable together (a replica fetches anything later again).
+		if err := s.store.Sync(); err != nil {
+			return fmt.Errorf("sync block %d: %w", a.env.Number, err)
+		}
+		s.headers.drop(a.env.Number)
+	}
+	s.index.addSealed(&sealed{header: header, hash: header.Hash(), sig: sig, firstMini: firstMini,
 		lastMini: lastMini, txs: a.txs, senders: a.senders, receipts: a.stored})
 	// "latest" is this block from now on: the loop stops recording for older ones.
 	s.undo.prune(a.env.Number)
-	s.hub.PublishHead(&rpc.HeadEvent{Header: header, Hash: header.Hash()})
+	s.hub.PublishHead(&rpc.HeadEvent{Header: header, Hash: header.Hash(), Signature: sig, FirstMini: firstMini, LastMini: lastMini})
 	s.m.RecordBlock(a.env.Number, len(a.txs), header.GasUsed, time.Since(start))
 	if s.pool != nil {
 		s.m.RecordPool(s.pool.Stats())

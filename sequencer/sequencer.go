@@ -27,6 +27,7 @@ import (
 	"github.com/kestrel-l2/kestrel/mempool"
 	"github.com/kestrel-l2/kestrel/rpc"
 	"github.com/kestrel-l2/kestrel/store"
+	"github.com/kestrel-l2/kestrel/stream"
 )
 
 // storeBlockCache is how many blocks read back from the store stay decoded.
@@ -39,6 +40,12 @@ const Version = "kestrel/v0.1.0"
 // mnemonic's account 9. Public knowledge; never use it on a real network.
 func DevSequencerKey() *ecdsa.PrivateKey { return chain.DevAccounts()[9].Key }
 
+// DevSequencerAddress is the address of DevSequencerKey: what replicas of the
+// dev chain expect every mini-block and header to be signed by.
+func DevSequencerAddress() common.Address {
+	return crypto.PubkeyToAddress(DevSequencerKey().PublicKey)
+}
+
 // Sequencer is the sequencer node.
 type Sequencer struct {
 	cfg     Config
@@ -48,6 +55,7 @@ type Sequencer struct {
 	key     *ecdsa.PrivateKey
 	signer  common.Address
 	tmpDir  string
+	dataDir string // DataDir, or tmpDir
 
 	store  *store.Store
 	state  *state.State
@@ -75,16 +83,25 @@ type Sequencer struct {
 	sealAcc    *blockAcc      // the sealer's open block; set by recovery before Start
 	sealErr    atomic.Pointer[error]
 	waiters    *waiters
-	hub        *rpc.Hub      // events for eth_subscribe
-	miniHead   atomic.Uint64 // newest durable mini-block index
-	stop       chan struct{}
-	wg         sync.WaitGroup
-	started    atomic.Bool
-	stopped    atomic.Bool
-	stopOnce   sync.Once
-	fatal      chan error
-	halted     atomic.Pointer[error] // first error passed to fail: the node stopped working
-	stats      loopStats
+	hub        *rpc.Hub // events for eth_subscribe and the diff stream
+	// Follow mode (replicas): headers signed by the sequencer waiting for their
+	// block, and the lock that makes ApplyMiniBlock/AddHeader the loop.
+	headers  *headerQueue
+	followMu sync.Mutex
+	// The diff stream: an embedded nats-server and the publisher.
+	streamSrv *stream.Server
+	publisher *stream.Publisher
+	pubCancel context.CancelFunc
+	pubDone   chan struct{}
+	miniHead  atomic.Uint64 // newest durable mini-block index
+	stop      chan struct{}
+	wg        sync.WaitGroup
+	started   atomic.Bool
+	stopped   atomic.Bool
+	stopOnce  sync.Once
+	fatal     chan error
+	halted    atomic.Pointer[error] // first error passed to fail: the node stopped working
+	stats     loopStats
 }
 
 // New builds a sequencer from cfg: it opens (or creates) the chain in the data
@@ -98,7 +115,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Sequencer, erro
 	}
 	engine := exec.NewParallel(cfg.Exec)
 	s := &Sequencer{cfg: cfg, log: logger, exec: engine, engine: engine, index: newChainIndex(cfg.RecentBlocks), storeBlocks: lru.NewCache[uint64, *sealed](storeBlockCache),
-		sealEvents: make(chan sealEvent, 1024), waiters: newWaiters(), hub: rpc.NewHub(), m: NoopMetrics{}, stop: make(chan struct{}), fatal: make(chan error, 1)}
+		sealEvents: make(chan sealEvent, 1024), waiters: newWaiters(), hub: rpc.NewHub(), headers: newHeaderQueue(), m: NoopMetrics{}, stop: make(chan struct{}), fatal: make(chan error, 1)}
 	steps := []struct {
 		name string
 		fn   func(context.Context) error
@@ -127,7 +144,9 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Sequencer, erro
 }
 
 func (s *Sequencer) initGenesis(context.Context) error {
-	if s.cfg.GenesisFile == "" {
+	if s.cfg.Genesis != nil {
+		s.genesis = s.cfg.Genesis
+	} else if s.cfg.GenesisFile == "" {
 		s.genesis = chain.DevGenesis()
 	} else {
 		g, err := chain.LoadGenesis(s.cfg.GenesisFile)
@@ -141,6 +160,10 @@ func (s *Sequencer) initGenesis(context.Context) error {
 }
 
 func (s *Sequencer) initKey(context.Context) error {
+	if f := s.cfg.Follow; f != nil {
+		s.signer = f.Signer
+		return nil
+	}
 	if s.cfg.KeyFile == "" {
 		s.key = DevSequencerKey()
 		s.log.Warn("Using the public dev sequencer key; set --sequencer.key for anything but a dev chain")
@@ -171,6 +194,7 @@ func (s *Sequencer) initStore(context.Context) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
+	s.dataDir = dir
 	st, err := store.Open(dir+"/chain", store.Options{CacheBytes: 64 << 20})
 	if err != nil {
 		return err
@@ -187,6 +211,9 @@ func (s *Sequencer) initChain(ctx context.Context) error {
 	have, err := s.store.Genesis()
 	switch {
 	case errors.Is(err, store.ErrNotFound):
+		if s.Following() {
+			return ErrNotBootstrapped
+		}
 		return s.createChain(want)
 	case err != nil:
 		return err
@@ -203,6 +230,9 @@ func (s *Sequencer) initChain(ctx context.Context) error {
 }
 
 func (s *Sequencer) initMempool(context.Context) error {
+	if s.Following() {
+		return nil // transactions are forwarded
+	}
 	pool, err := mempool.New(s.cfg.Mempool, s.poolEnv(), poolState{s})
 	if err != nil {
 		return err
@@ -220,6 +250,7 @@ func (s *Sequencer) initRPC(context.Context) error {
 	if err != nil {
 		return err
 	}
+	srv.HandleGET(SnapshotPath, s.serveSnapshot)
 	s.rpc = srv
 	return nil
 }
@@ -250,16 +281,30 @@ func (s *Sequencer) Start(ctx context.Context) error {
 		return errors.New("already started")
 	}
 	openBlock, miniBlock := s.open.env.Number, s.lastIndex // the loop owns them from here
-	s.wg.Add(2)
+	s.wg.Add(1)
 	go s.sealLoop()
-	go s.loop()
+	if !s.Following() {
+		s.wg.Add(1)
+		go s.loop()
+	}
+	if err := s.startStream(); err != nil {
+		_ = s.Stop(ctx)
+		return fmt.Errorf("start diff stream: %w", err)
+	}
 	if err := s.rpc.Start(); err != nil {
 		_ = s.Stop(ctx)
 		return fmt.Errorf("start rpc: %w", err)
 	}
-	s.log.Info("Sequencer started", "chainId", s.genesis.ChainID, "fork", s.genesis.Fork, "rpc", "http://"+s.rpc.Addr(),
+	s.log.Info(s.role()+" started", "chainId", s.genesis.ChainID, "fork", s.genesis.Fork, "rpc", "http://"+s.rpc.Addr(),
 		"signer", s.signer, "block", openBlock, "miniBlock", miniBlock)
 	return nil
+}
+
+func (s *Sequencer) role() string {
+	if s.Following() {
+		return "Replica"
+	}
+	return "Sequencer"
 }
 
 // Stop stops the RPC server, lets the loop finish its mini-block, seals what is
@@ -271,7 +316,18 @@ func (s *Sequencer) Stop(ctx context.Context) error {
 			errs = append(errs, s.rpc.Stop(ctx))
 		}
 		close(s.stop)
+		if s.Following() {
+			// The loop of a follower is its caller: once no ApplyMiniBlock
+			// runs, nothing more goes to the sealer.
+			s.followMu.Lock()
+			close(s.sealEvents)
+			s.followMu.Unlock()
+		}
 		s.wg.Wait()
+		errs = append(errs, s.stopStream())
+		if s.Following() && s.halted.Load() != nil && s.store != nil {
+			errs = append(errs, s.dropUnverified())
+		}
 		s.hub.Close()
 		if s.promM != nil {
 			errs = append(errs, s.promM.stop(ctx))
@@ -315,7 +371,7 @@ func (s *Sequencer) Signer() common.Address { return s.signer }
 
 func (s *Sequencer) fail(err error) {
 	s.halted.CompareAndSwap(nil, &err)
-	s.log.Error("Sequencer halted", "err", err)
+	s.log.Error(s.role()+" halted", "err", err)
 	select {
 	case s.fatal <- err:
 	default:

@@ -39,20 +39,7 @@ type snapAccountRLP struct {
 const keepSnapshots = 2
 
 // Snapshots lists complete snapshots, oldest first.
-func (s *Store) Snapshots() ([]SnapshotMeta, error) {
-	v, err := s.get([]byte("S"))
-	if err == ErrNotFound {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	var metas []SnapshotMeta
-	if err := rlp.DecodeBytes(v, &metas); err != nil {
-		return nil, fmt.Errorf("snapshot list: %w", err)
-	}
-	return metas, nil
-}
+func (s *Store) Snapshots() ([]SnapshotMeta, error) { return snapshotList(s.db) }
 
 func snapPrefix(id uint64, kind byte) []byte { return append(key('s', u64(id)), kind) }
 
@@ -111,7 +98,35 @@ func (s *Store) WriteSnapshot(meta SnapshotMeta, dump func(emit func(*SnapshotAc
 	if err != nil {
 		return fmt.Errorf("write snapshot %d: %w", meta.ID, err)
 	}
-	metas = append(metas, meta)
+	return s.listSnapshot(meta, nil)
+}
+
+// CompleteSnapshot records a snapshot written entry by entry
+// (PutSnapshotEntries) as complete, like WriteSnapshot does at its end: synced,
+// keeping only the newest keepSnapshots. Its id must be above every listed one.
+func (s *Store) CompleteSnapshot(meta SnapshotMeta) error { return s.listSnapshot(meta, nil) }
+
+// listSnapshot appends meta to the snapshot list and drops the snapshots beyond
+// keepSnapshots, with extra's writes, in one synced batch. Readers that check
+// the list in a consistent view (SnapshotChunk) therefore never see a listed
+// snapshot with its data partly deleted. Listing an id that is already the
+// newest listed, with the same block, is a no-op apart from extra.
+func (s *Store) listSnapshot(meta SnapshotMeta, extra func(*pebble.Batch) error) error {
+	s.snapMu.Lock()
+	defer s.snapMu.Unlock()
+	metas, err := s.Snapshots()
+	if err != nil {
+		return err
+	}
+	b := s.db.NewBatch()
+	defer b.Close()
+	if n := len(metas); n > 0 && metas[n-1] == meta {
+		// Listed already (a bootstrap finished again after a crash).
+	} else if n > 0 && metas[n-1].ID >= meta.ID {
+		return fmt.Errorf("snapshot %d: id not above the newest listed snapshot %d", meta.ID, metas[n-1].ID)
+	} else {
+		metas = append(metas, meta)
+	}
 	var drop []SnapshotMeta
 	if len(metas) > keepSnapshots {
 		drop, metas = metas[:len(metas)-keepSnapshots], metas[len(metas)-keepSnapshots:]
@@ -120,13 +135,21 @@ func (s *Store) WriteSnapshot(meta SnapshotMeta, dump func(emit func(*SnapshotAc
 	if err != nil {
 		return err
 	}
-	if err := s.db.Set([]byte("S"), enc, pebble.Sync); err != nil {
+	if err := b.Set([]byte("S"), enc, nil); err != nil {
 		return err
 	}
 	for _, d := range drop {
-		if err := s.db.DeleteRange(key('s', u64(d.ID)), key('s', u64(d.ID+1)), pebble.NoSync); err != nil {
+		if err := b.DeleteRange(key('s', u64(d.ID)), key('s', u64(d.ID+1)), nil); err != nil {
 			return err
 		}
+	}
+	if extra != nil {
+		if err := extra(b); err != nil {
+			return err
+		}
+	}
+	if err := b.Commit(pebble.Sync); err != nil {
+		return fmt.Errorf("list snapshot %d: %w", meta.ID, err)
 	}
 	return nil
 }

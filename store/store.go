@@ -11,6 +11,7 @@
 //	"t" txhash(32)          mini-block index(8) + position(4)
 //	"S"                     snapshot list (newest last)
 //	"s" id(8) kind(1) ...   snapshot data: 'a' addr -> account, 's' addr key -> value, 'c' hash -> code
+//	"b"                     bootstrap progress of a snapshot being downloaded (opaque to the store)
 package store
 
 import (
@@ -19,6 +20,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sync"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/ethereum/go-ethereum/common"
@@ -34,6 +36,8 @@ var ErrNotFound = errors.New("not found")
 // Store is the durable log. Its methods are safe for concurrent use.
 type Store struct {
 	db *pebble.DB
+	// snapMu serialises updates of the snapshot list (a read-modify-write).
+	snapMu sync.Mutex
 }
 
 // Options tune pebble.
@@ -110,6 +114,17 @@ func (s *Store) PutGenesis(data []byte) error { return s.db.Set([]byte("g"), dat
 // AppendMiniBlock durably writes a mini-block and its transaction index in one
 // synced batch. When it returns nil the mini-block survives a crash.
 func (s *Store) AppendMiniBlock(mb *chain.MiniBlock, raw []byte) error {
+	return s.appendMiniBlock(mb, raw, pebble.Sync)
+}
+
+// AppendMiniBlockNoSync writes a mini-block like AppendMiniBlock without waiting
+// for the disk: a node that can fetch the mini-block again (a replica) makes its
+// log durable at block boundaries with Sync instead.
+func (s *Store) AppendMiniBlockNoSync(mb *chain.MiniBlock, raw []byte) error {
+	return s.appendMiniBlock(mb, raw, pebble.NoSync)
+}
+
+func (s *Store) appendMiniBlock(mb *chain.MiniBlock, raw []byte, opts *pebble.WriteOptions) error {
 	b := s.db.NewBatch()
 	defer b.Close()
 	if err := b.Set(key('m', u64(mb.Index)), raw, nil); err != nil {
@@ -123,7 +138,33 @@ func (s *Store) AppendMiniBlock(mb *chain.MiniBlock, raw []byte) error {
 			return err
 		}
 	}
-	return b.Commit(pebble.Sync)
+	return b.Commit(opts)
+}
+
+// TruncateMiniBlocks deletes every mini-block after index after, with its
+// transaction index entries, in one synced batch. A replica uses it to drop
+// mini-blocks of a block it has not verified yet.
+func (s *Store) TruncateMiniBlocks(after uint64) (int, error) {
+	b := s.db.NewBatch()
+	defer b.Close()
+	n := 0
+	err := s.MiniBlocks(after+1, func(mb *chain.MiniBlock) error {
+		for _, tx := range mb.Txs {
+			h := tx.Hash()
+			if err := b.Delete(key('t', h[:]), nil); err != nil {
+				return err
+			}
+		}
+		n++
+		return b.Delete(key('m', u64(mb.Index)), nil)
+	})
+	if err != nil {
+		return 0, err
+	}
+	if n == 0 {
+		return 0, nil
+	}
+	return n, b.Commit(pebble.Sync)
 }
 
 // MiniBlock reads a mini-block.

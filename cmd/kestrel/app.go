@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -17,6 +19,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/kestrel-l2/kestrel/core/chain"
+	"github.com/kestrel-l2/kestrel/replica"
 	"github.com/kestrel-l2/kestrel/sequencer"
 )
 
@@ -34,6 +37,8 @@ func withEnv(fs []cli.Flag) []cli.Flag {
 		case *cli.IntFlag:
 			f.EnvVars = []string{envVar(name)}
 		case *cli.Uint64Flag:
+			f.EnvVars = []string{envVar(name)}
+		case *cli.Int64Flag:
 			f.EnvVars = []string{envVar(name)}
 		case *cli.DurationFlag:
 			f.EnvVars = []string{envVar(name)}
@@ -69,10 +74,11 @@ func newApp() *cli.App {
 			},
 			{
 				Name:   "devnet",
-				Usage:  "run a throwaway dev chain (fresh state unless --datadir is given) and print the dev accounts",
-				Flags:  sequencerFlags(""),
+				Usage:  "run a throwaway dev chain (fresh state unless --datadir is given) with replicas, and print the dev accounts",
+				Flags:  append(sequencerFlags(""), withEnv([]cli.Flag{&cli.IntFlag{Name: "devnet.replicas", Value: 2, Usage: "replicas started beside the sequencer, on the ports after --http.addr's", Category: "DEVNET"}})...),
 				Action: runSequencer(true),
 			},
+			replicaCommand(),
 			benchCommand(),
 			statetestCommand(),
 			{
@@ -128,26 +134,103 @@ func runSequencer(devnet bool) cli.ActionFunc {
 		if err := seq.Start(ctx); err != nil {
 			return err
 		}
+		var replicas []*replica.Replica
+		var tmpDirs []string
+		stopAll := func() error {
+			stopCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			var errs []error
+			for _, r := range replicas {
+				errs = append(errs, r.Stop(stopCtx))
+			}
+			for _, d := range tmpDirs {
+				errs = append(errs, os.RemoveAll(d))
+			}
+			return errors.Join(append(errs, seq.Stop(stopCtx))...)
+		}
+		if devnet {
+			replicas, tmpDirs, err = startDevnetReplicas(ctx, c, cfg, seq, logger)
+			if err != nil {
+				return errors.Join(err, stopAll())
+			}
+		}
 		if devnet || cfg.GenesisFile == "" {
-			printDevAccounts(seq)
+			printDevAccounts(seq, replicas)
+		}
+		fatal := make(chan error, 1+len(replicas))
+		go func() { fatal <- <-seq.Fatal() }()
+		for _, r := range replicas {
+			go func() { fatal <- <-r.Fatal() }()
 		}
 		var runErr error
 		select {
 		case <-ctx.Done():
 			logger.Info("Shutting down")
-		case runErr = <-seq.Fatal():
+		case runErr = <-fatal:
 		}
-		stopCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		return errors.Join(runErr, seq.Stop(stopCtx))
+		return errors.Join(runErr, stopAll())
 	}
 }
 
-func printDevAccounts(seq *sequencer.Sequencer) {
+// startDevnetReplicas starts the devnet's replicas in this process, each on its
+// own port and data directory, following the sequencer's embedded stream.
+func startDevnetReplicas(ctx context.Context, c *cli.Context, seqCfg sequencer.Config, seq *sequencer.Sequencer, logger *slog.Logger) (out []*replica.Replica, tmpDirs []string, err error) {
+	n := c.Int("devnet.replicas")
+	if n < 0 || n > 16 {
+		return nil, nil, errors.New("--devnet.replicas must be between 0 and 16")
+	}
+	if n > 0 && seq.StreamURL() == "" {
+		return nil, nil, errors.New("devnet replicas need the diff stream (drop --stream.disable or set --devnet.replicas 0)")
+	}
+	host, port, err := net.SplitHostPort(seq.RPCAddr())
+	if err != nil {
+		return nil, nil, err
+	}
+	base, _ := strconv.Atoi(port)
+	for i := 1; i <= n; i++ {
+		cfg := replica.DefaultConfig()
+		cfg.Node.RPC = seqCfg.RPC
+		cfg.Node.RPC.Addr = net.JoinHostPort(host, strconv.Itoa(base+i))
+		cfg.Node.RetainRoots, cfg.Node.CallGasCap, cfg.Node.CallTimeout = seqCfg.RetainRoots, seqCfg.CallGasCap, seqCfg.CallTimeout
+		cfg.Node.SuggestedTip = seqCfg.SuggestedTip
+		if seqCfg.DataDir != "" {
+			cfg.Node.DataDir = filepath.Join(seqCfg.DataDir, fmt.Sprintf("replica-%d", i))
+		} else {
+			dir, err := os.MkdirTemp("", fmt.Sprintf("kestrel-replica-%d-", i))
+			if err != nil {
+				return out, tmpDirs, err
+			}
+			cfg.Node.DataDir = dir
+			tmpDirs = append(tmpDirs, dir)
+		}
+		cfg.Stream.URL, cfg.Stream.Name = seq.StreamURL(), seqCfg.Stream.Name
+		cfg.SequencerRPC = "http://" + seq.RPCAddr()
+		cfg.SequencerAddress = seq.Signer()
+		cfg.Name = fmt.Sprintf("devnet-replica-%d", i)
+		r, err := replica.New(ctx, cfg, logger.With("replica", i))
+		if err != nil {
+			return out, tmpDirs, fmt.Errorf("replica %d: %w", i, err)
+		}
+		if err := r.Start(ctx); err != nil {
+			return out, tmpDirs, errors.Join(fmt.Errorf("replica %d: %w", i, err), r.Stop(ctx))
+		}
+		out = append(out, r)
+	}
+	return out, tmpDirs, nil
+}
+
+func printDevAccounts(seq *sequencer.Sequencer, replicas []*replica.Replica) {
 	g := seq.Genesis()
 	var b strings.Builder
-	fmt.Fprintf(&b, "\nKestrel dev chain\n  RPC:        http://%s\n  WebSocket:  ws://%s\n  Chain id:   %d\n  Sequencer:  %s\n\n",
+	fmt.Fprintf(&b, "\nKestrel dev chain\n  RPC:        http://%s\n  WebSocket:  ws://%s\n  Chain id:   %d\n  Sequencer:  %s\n",
 		seq.RPCAddr(), seq.RPCAddr(), g.ChainID, seq.Signer())
+	if u := seq.StreamURL(); u != "" {
+		fmt.Fprintf(&b, "  Stream:     %s (NATS JetStream)\n", u)
+	}
+	for i, r := range replicas {
+		fmt.Fprintf(&b, "  Replica %d:  http://%s  ws://%s\n", i+1, r.RPCAddr(), r.RPCAddr())
+	}
+	b.WriteString("\n")
 	fmt.Fprintf(&b, "Accounts (mnemonic %q, m/44'/60'/0'/0/i), 10,000 ETH each:\n", chain.DevMnemonic)
 	for i, acc := range chain.DevAccounts() {
 		if _, ok := g.Alloc[acc.Address]; !ok {

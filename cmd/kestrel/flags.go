@@ -18,7 +18,7 @@ func sequencerFlags(dataDir string) []cli.Flag {
 	if dataDir == "" {
 		dataUsage += " (default: a temporary directory removed at exit)"
 	}
-	return append(withEnv([]cli.Flag{
+	flags := []cli.Flag{
 		&cli.StringFlag{Name: "datadir", Value: dataDir, Usage: dataUsage, Category: "CHAIN"},
 		&cli.StringFlag{Name: "genesis", Usage: "genesis JSON file (default: the built-in dev chain, id 31337)", Category: "CHAIN"},
 		&cli.StringFlag{Name: "sequencer.key", Usage: "file with the hex secp256k1 key that signs mini-blocks and headers (default: the public dev key)", Category: "SEQUENCER"},
@@ -30,6 +30,22 @@ func sequencerFlags(dataDir string) []cli.Flag {
 		&cli.IntFlag{Name: "exec.workers", Value: 0, Usage: "parallel engine worker goroutines (0: one per core)", Category: "EXECUTION"},
 		&cli.IntFlag{Name: "exec.min-parallel-txs", Value: exec.DefaultMinParallelTxs, Usage: "in auto mode, mini-blocks with fewer transactions run sequentially", Category: "EXECUTION"},
 		&cli.BoolFlag{Name: "exec.inference", Value: true, Usage: "access-list inference: predict conflicts from access lists, senders and learned contract hot slots (--exec.inference=false to turn off)", Category: "EXECUTION"},
+		&cli.Uint64Flag{Name: "mempool.max-tx-size", Value: mp.MaxTxSize, Usage: "largest accepted transaction in bytes", Category: "MEMPOOL"},
+		&cli.IntFlag{Name: "mempool.account-slots", Value: mp.AccountSlots, Usage: "most pooled transactions per sender", Category: "MEMPOOL"},
+		&cli.IntFlag{Name: "mempool.global-slots", Value: mp.GlobalSlots, Usage: "most pooled transactions in all", Category: "MEMPOOL"},
+		&cli.Uint64Flag{Name: "mempool.price-bump", Value: mp.PriceBump, Usage: "percent by which a replacement must raise both fees", Category: "MEMPOOL"},
+		&cli.Uint64Flag{Name: "mempool.max-nonce-gap", Value: mp.MaxNonceGap, Usage: "how far ahead of the account nonce a transaction may be", Category: "MEMPOOL"},
+	}
+	flags = append(flags, streamPublishFlags()...)
+	flags = append(flags, nodeFlags()...)
+	return append(withEnv(flags), gcFlags()...)
+}
+
+// nodeFlags are the settings every node serving the chain has: retained state,
+// JSON-RPC, WebSocket, metrics and logging.
+func nodeFlags() []cli.Flag {
+	d := sequencer.DefaultConfig()
+	return []cli.Flag{
 		&cli.IntFlag{Name: "state.retain-roots", Value: d.RetainRoots, Usage: "recent block states kept for eth_getProof and historical reads", Category: "STATE"},
 		&cli.StringFlag{Name: "http.addr", Value: rpc.DefaultAddr, Usage: "JSON-RPC listen address", Category: "RPC"},
 		&cli.IntFlag{Name: "http.max-body", Value: rpc.DefaultMaxBodyBytes, Usage: "largest request body in bytes", Category: "RPC"},
@@ -52,15 +68,10 @@ func sequencerFlags(dataDir string) []cli.Flag {
 		&cli.IntFlag{Name: "ws.max-conns", Value: rpc.DefaultWSMaxConns, Usage: "most open WebSocket connections", Category: "WEBSOCKET"},
 		&cli.IntFlag{Name: "ws.max-queue", Value: rpc.DefaultWSQueueBytes, Usage: "bytes queued for a slow WebSocket connection before it is closed", Category: "WEBSOCKET"},
 		&cli.DurationFlag{Name: "ws.ping-interval", Value: rpc.DefaultWSPingInterval, Usage: "WebSocket keep-alive ping period (a peer silent for two periods is closed)", Category: "WEBSOCKET"},
-		&cli.Uint64Flag{Name: "mempool.max-tx-size", Value: mp.MaxTxSize, Usage: "largest accepted transaction in bytes", Category: "MEMPOOL"},
-		&cli.IntFlag{Name: "mempool.account-slots", Value: mp.AccountSlots, Usage: "most pooled transactions per sender", Category: "MEMPOOL"},
-		&cli.IntFlag{Name: "mempool.global-slots", Value: mp.GlobalSlots, Usage: "most pooled transactions in all", Category: "MEMPOOL"},
-		&cli.Uint64Flag{Name: "mempool.price-bump", Value: mp.PriceBump, Usage: "percent by which a replacement must raise both fees", Category: "MEMPOOL"},
-		&cli.Uint64Flag{Name: "mempool.max-nonce-gap", Value: mp.MaxNonceGap, Usage: "how far ahead of the account nonce a transaction may be", Category: "MEMPOOL"},
 		&cli.StringFlag{Name: "metrics.addr", Usage: "serve Prometheus metrics at http://ADDR/metrics (default: off)", Category: "METRICS"},
 		&cli.StringFlag{Name: "log.level", Value: "info", Usage: "debug, info, warn or error", Category: "LOGGING"},
 		&cli.StringFlag{Name: "log.format", Value: "text", Usage: "text or json", Category: "LOGGING"},
-	}), gcFlags()...)
+	}
 }
 
 func sequencerConfig(c *cli.Context) (sequencer.Config, error) {
@@ -72,12 +83,31 @@ func sequencerConfig(c *cli.Context) (sequencer.Config, error) {
 	cfg.BlockInterval = c.Duration("sequencer.block-interval")
 	cfg.MaxMiniBlockTxs = c.Int("sequencer.max-mini-block-txs")
 	cfg.SnapshotEvery = c.Uint64("sequencer.snapshot-every")
-	cfg.RetainRoots = c.Int("state.retain-roots")
 	mode, err := exec.ParseMode(c.String("exec.mode"))
 	if err != nil {
 		return cfg, fmt.Errorf("--exec.mode: %w", err)
 	}
 	cfg.Exec = exec.ParallelConfig{Mode: mode, Workers: c.Int("exec.workers"), MinTxs: c.Int("exec.min-parallel-txs"), NoInference: !c.Bool("exec.inference")}
+	applyNodeFlags(c, &cfg)
+	st, err := streamPublishConfig(c)
+	if err != nil {
+		return cfg, err
+	}
+	cfg.Stream = st
+	cfg.Mempool.MaxTxSize = c.Uint64("mempool.max-tx-size")
+	cfg.Mempool.AccountSlots = c.Int("mempool.account-slots")
+	cfg.Mempool.GlobalSlots = c.Int("mempool.global-slots")
+	cfg.Mempool.PriceBump = c.Uint64("mempool.price-bump")
+	cfg.Mempool.MaxNonceGap = c.Uint64("mempool.max-nonce-gap")
+	if err := cfg.Check(); err != nil {
+		return cfg, fmt.Errorf("invalid configuration: %w", err)
+	}
+	return cfg, nil
+}
+
+// applyNodeFlags sets what nodeFlags configure.
+func applyNodeFlags(c *cli.Context, cfg *sequencer.Config) {
+	cfg.RetainRoots = c.Int("state.retain-roots")
 	cfg.CallGasCap = c.Uint64("rpc.gascap")
 	cfg.CallTimeout = c.Duration("rpc.evm-timeout")
 	cfg.SuggestedTip = c.Uint64("rpc.tip")
@@ -91,13 +121,4 @@ func sequencerConfig(c *cli.Context) (sequencer.Config, error) {
 		WSMaxSubscriptions: c.Int("ws.max-subscriptions"), WSMaxInflight: c.Int("ws.max-inflight"),
 		WSMaxConns: c.Int("ws.max-conns"), WSQueueBytes: c.Int("ws.max-queue"), WSPingInterval: c.Duration("ws.ping-interval"),
 	}
-	cfg.Mempool.MaxTxSize = c.Uint64("mempool.max-tx-size")
-	cfg.Mempool.AccountSlots = c.Int("mempool.account-slots")
-	cfg.Mempool.GlobalSlots = c.Int("mempool.global-slots")
-	cfg.Mempool.PriceBump = c.Uint64("mempool.price-bump")
-	cfg.Mempool.MaxNonceGap = c.Uint64("mempool.max-nonce-gap")
-	if err := cfg.Check(); err != nil {
-		return cfg, fmt.Errorf("invalid configuration: %w", err)
-	}
-	return cfg, nil
 }

@@ -13,7 +13,7 @@ const module = "github.com/kestrel-l2/kestrel"
 var rolePackages = []string{"sequencer", "replica", "fullnode", "prover", "lightclient", "bench", "cmd"}
 
 // enginePackages are the shared engine packages every role builds on.
-var enginePackages = []string{"./core/...", "./store/...", "./rpc/...", "./mempool/...", "./contracts/..."}
+var enginePackages = []string{"./core/...", "./store/...", "./rpc/...", "./mempool/...", "./contracts/...", "./stream/..."}
 
 func TestEngineDoesNotImportRoles(t *testing.T) {
 	args := append([]string{"list", "-deps", "-f", "{{.ImportPath}}"}, enginePackages...)

@@ -1,0 +1,329 @@
+package stream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/kestrel-l2/kestrel/core/chain"
+	"github.com/kestrel-l2/kestrel/rpc"
+	"github.com/kestrel-l2/kestrel/store"
+)
+
+// Source is what the publisher reads: the node's event hub for what just
+// happened, and its store for what the hub no longer holds (after an outage of
+// the stream, or at start).
+type Source interface {
+	Hub() *rpc.Hub
+	// StoredMiniBlock and StoredBlock read the durable log.
+	StoredMiniBlock(index uint64) (*chain.MiniBlock, error)
+	StoredBlock(number uint64) (*store.BlockRecord, error)
+	// MiniBlockHead and HeadNumber are the newest durable mini-block and the
+	// newest sealed block.
+	MiniBlockHead() uint64
+	HeadNumber() uint64
+	// StreamStart is where a stream created now begins: the first mini-block
+	// index and block number a replica bootstrapping from the node's oldest
+	// snapshot needs.
+	StreamStart() (mini, block uint64)
+}
+
+// Publisher copies the node's durable mini-blocks and sealed headers to the
+// JetStream streams. It runs beside the node and never holds it up: it reads
+// from the hub (which never waits for readers) and the store, so when the
+// stream is down the node goes on, and publishing resumes from the stream's
+// last message when it returns.
+type Publisher struct {
+	cfg     Config
+	src     Source
+	connect func() (*nats.Conn, error)
+	log     *slog.Logger
+
+	miniNext   atomic.Uint64 // next mini-block index to publish
+	headNext   atomic.Uint64 // next block number to publish
+	published  atomic.Uint64 // messages
+	bytes      atomic.Uint64 // message bytes
+	errs       atomic.Uint64 // failed sessions
+	connected  atomic.Bool
+	retryDelay time.Duration
+}
+
+// NewPublisher returns a publisher of src's chain; connect opens a connection to
+// the NATS server (an in-process one for the embedded server).
+func NewPublisher(cfg Config, src Source, connect func() (*nats.Conn, error), log *slog.Logger) *Publisher {
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Publisher{cfg: cfg, src: src, connect: connect, log: log, retryDelay: time.Second}
+}
+
+// PublisherStats are the publisher's counters.
+type PublisherStats struct {
+	NextMiniBlock, NextBlock uint64 // the next index and number to publish
+	Messages, Bytes          uint64
+	Errors                   uint64 // sessions that ended on an error (stream down, refused)
+	Connected                bool
+}
+
+// Stats returns the publisher's counters.
+func (p *Publisher) Stats() PublisherStats {
+	return PublisherStats{NextMiniBlock: p.miniNext.Load(), NextBlock: p.headNext.Load(), Messages: p.published.Load(),
+		Bytes: p.bytes.Load(), Errors: p.errs.Load(), Connected: p.connected.Load()}
+}
+
+// Run publishes until ctx ends. Stream outages are logged and retried; Run
+// returns only when ctx is done.
+func (p *Publisher) Run(ctx context.Context) {
+	var nc *nats.Conn
+	defer func() {
+		if nc != nil {
+			nc.Close()
+		}
+	}()
+	for ctx.Err() == nil {
+		if nc == nil || nc.IsClosed() {
+			c, err := p.connect()
+			if err != nil {
+				p.sessionFailed(ctx, "connect", err)
+				continue
+			}
+			nc = c
+		}
+		js, err := jetstream.New(nc)
+		if err != nil {
+			p.sessionFailed(ctx, "jetstream", err)
+			continue
+		}
+		var wg sync.WaitGroup
+		sctx, cancel := context.WithCancel(ctx)
+		errc := make(chan error, 2)
+		for _, k := range []Kind{KindMiniBlock, KindHeader} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				errc <- p.session(sctx, js, k)
+			}()
+		}
+		err = <-errc
+		cancel()
+		wg.Wait()
+		p.connected.Store(false)
+		if ctx.Err() != nil {
+			return
+		}
+		p.sessionFailed(ctx, "publish", err)
+	}
+}
+
+func (p *Publisher) sessionFailed(ctx context.Context, what string, err error) {
+	n := p.errs.Add(1)
+	// The first failure of an outage is a warning; repeats are rarer lines.
+	if n == 1 || n%30 == 0 {
+		p.log.Warn("Diff stream unavailable; the node keeps producing and publishing resumes when it returns",
+			"step", what, "err", err, "nextMiniBlock", p.miniNext.Load(), "failures", n)
+	}
+	select {
+	case <-ctx.Done():
+	case <-time.After(p.retryDelay):
+	}
+}
+
+// kindOps are the differences between the two streams.
+type kindOps struct {
+	stream, subject string
+	head            func() uint64
+	start           uint64
+	next            *atomic.Uint64
+	// fetch appends the messages of sequence numbers from on, at most max,
+	// returning the hub's wake channel when nothing was available.
+	fetch func(from uint64, max int, enc *Encoder) ([][]byte, <-chan struct{}, error)
+}
+
+func (p *Publisher) ops(k Kind) kindOps {
+	startMini, startBlock := p.src.StreamStart()
+	hub := p.src.Hub()
+	if k == KindMiniBlock {
+		var buf []*rpc.MiniBlockEvent
+		return kindOps{
+			stream: p.cfg.miniStream(), subject: p.cfg.miniSubject(), head: p.src.MiniBlockHead,
+			start: startMini + 1, next: &p.miniNext,
+			fetch: func(from uint64, max int, enc *Encoder) ([][]byte, <-chan struct{}, error) {
+				r := hub.MiniBlocks(from, max, buf[:0])
+				buf = r.Items
+				var out [][]byte
+				if !r.Started || from < r.Oldest {
+					// Behind the hub's window: read the log.
+					for i := from; i <= p.src.MiniBlockHead() && len(out) < max && (!r.Started || i < r.Oldest); i++ {
+						mb, err := p.src.StoredMiniBlock(i)
+						if err != nil {
+							return nil, nil, fmt.Errorf("read mini-block %d: %w", i, err)
+						}
+						data, err := enc.MiniBlock(mb)
+						if err != nil {
+							return nil, nil, fmt.Errorf("encode mini-block %d: %w", i, err)
+						}
+						out = append(out, data)
+					}
+					return out, r.Wake, nil
+				}
+				for _, ev := range r.Items {
+					data, err := enc.MiniBlock(ev.Mini)
+					if err != nil {
+						return nil, nil, fmt.Errorf("encode mini-block %d: %w", ev.Mini.Index, err)
+					}
+					out = append(out, data)
+				}
+				return out, r.Wake, nil
+			},
+		}
+	}
+	var buf []*rpc.HeadEvent
+	return kindOps{
+		stream: p.cfg.headerStream(), subject: p.cfg.headerSubject(), head: p.src.HeadNumber,
+		start: startBlock + 1, next: &p.headNext,
+		fetch: func(from uint64, max int, enc *Encoder) ([][]byte, <-chan struct{}, error) {
+			r := hub.Heads(from, max, buf[:0])
+			buf = r.Items
+			var out [][]byte
+			if !r.Started || from < r.Oldest {
+				for n := from; n <= p.src.HeadNumber() && len(out) < max && (!r.Started || n < r.Oldest); n++ {
+					rec, err := p.src.StoredBlock(n)
+					if err != nil {
+						return nil, nil, fmt.Errorf("read block %d: %w", n, err)
+					}
+					data, err := enc.BlockRecord(rec)
+					if err != nil {
+						return nil, nil, fmt.Errorf("encode header %d: %w", n, err)
+					}
+					out = append(out, data)
+				}
+				return out, r.Wake, nil
+			}
+			for _, ev := range r.Items {
+				if ev.Signature == nil {
+					return nil, nil, fmt.Errorf("head event %d carries no signature", ev.Header.Number)
+				}
+				data, err := enc.BlockRecord(&store.BlockRecord{Header: ev.Header, Signature: ev.Signature, FirstMini: ev.FirstMini, LastMini: ev.LastMini})
+				if err != nil {
+					return nil, nil, fmt.Errorf("encode header %d: %w", ev.Header.Number, err)
+				}
+				out = append(out, data)
+			}
+			return out, r.Wake, nil
+		},
+	}
+}
+
+// session makes sure the stream exists and publishes into it from its last
+// message on, until an error or ctx.
+func (p *Publisher) session(ctx context.Context, js jetstream.JetStream, k Kind) error {
+	o := p.ops(k)
+	next, err := p.ensureStream(ctx, js, k, o)
+	if err != nil {
+		return err
+	}
+	o.next.Store(next)
+	p.connected.Store(true)
+	enc := NewEncoder()
+	poll := time.NewTicker(time.Second) // the hub's wake covers new events; this covers a restarted hub
+	defer poll.Stop()
+	for {
+		msgs, wake, err := o.fetch(next, 256, enc)
+		if err != nil {
+			return err
+		}
+		if len(msgs) == 0 {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-wake:
+			case <-poll.C:
+			}
+			continue
+		}
+		for _, data := range msgs {
+			if err := p.publish(ctx, js, o, next, data); err != nil {
+				return err
+			}
+			next++
+			o.next.Store(next)
+		}
+	}
+}
+
+var errWrongLast = errors.New("stream's last sequence is not the previous index")
+
+func (p *Publisher) publish(ctx context.Context, js jetstream.JetStream, o kindOps, seq uint64, data []byte) error {
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	ack, err := js.PublishMsg(pctx, &nats.Msg{Subject: o.subject, Data: data}, jetstream.WithExpectLastSequence(seq-1))
+	if err != nil {
+		var apiErr *jetstream.APIError
+		if errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence || apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant) {
+			return fmt.Errorf("%w (publishing %s %d): %v", errWrongLast, o.stream, seq, err)
+		}
+		return fmt.Errorf("publish %s %d: %w", o.stream, seq, err)
+	}
+	if ack.Sequence != seq {
+		return fmt.Errorf("published %s %d but the stream stored it at %d", o.stream, seq, ack.Sequence)
+	}
+	p.published.Add(1)
+	p.bytes.Add(uint64(len(data)))
+	return nil
+}
+
+// ensureStream creates the stream (starting at the node's oldest snapshot) or
+// updates its limits, and returns the next sequence number to publish.
+func (p *Publisher) ensureStream(ctx context.Context, js jetstream.JetStream, k Kind, o kindOps) (uint64, error) {
+	cfg := jetstream.StreamConfig{
+		Name: o.stream, Subjects: []string{o.subject}, Retention: jetstream.LimitsPolicy, Discard: jetstream.DiscardOld,
+		Storage: jetstream.FileStorage, Replicas: max(1, p.cfg.Replicas), MaxMsgs: -1, MaxBytes: -1, MaxAge: p.cfg.MaxAge,
+		MaxMsgSize: p.cfg.MaxPayload, AllowDirect: true,
+	}
+	if k == KindMiniBlock {
+		if p.cfg.MaxMsgs > 0 {
+			cfg.MaxMsgs = p.cfg.MaxMsgs
+		}
+		if p.cfg.MaxBytes > 0 {
+			cfg.MaxBytes = p.cfg.MaxBytes
+		}
+	}
+	ictx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	s, err := js.Stream(ictx, o.stream)
+	switch {
+	case errors.Is(err, jetstream.ErrStreamNotFound):
+		cfg.FirstSeq = o.start
+		if s, err = js.CreateStream(ictx, cfg); err != nil {
+			return 0, fmt.Errorf("create stream %s: %w", o.stream, err)
+		}
+		p.log.Info("Created diff stream", "stream", o.stream, "subject", o.subject, "firstSeq", cfg.FirstSeq)
+	case err != nil:
+		return 0, fmt.Errorf("stream %s: %w", o.stream, err)
+	default:
+		have := s.CachedInfo().Config
+		cfg.FirstSeq = have.FirstSeq
+		if have.MaxMsgs != cfg.MaxMsgs || have.MaxBytes != cfg.MaxBytes || have.MaxAge != cfg.MaxAge || have.MaxMsgSize != cfg.MaxMsgSize {
+			if s, err = js.UpdateStream(ictx, cfg); err != nil {
+				return 0, fmt.Errorf("update stream %s limits: %w", o.stream, err)
+			}
+		}
+	}
+	info, err := s.Info(ictx)
+	if err != nil {
+		return 0, fmt.Errorf("stream %s: %w", o.stream, err)
+	}
+	next := info.State.LastSeq + 1
+	if head := o.head(); next > head+1 {
+		return 0, fmt.Errorf("stream %s already holds sequence %d but this node's newest is %d: it belongs to another chain or an earlier data directory; delete the stream or choose another --stream.name",
+			o.stream, next-1, head)
+	}
+	return next, nil
+}
