@@ -75,24 +75,76 @@ func (r *Replica) decodeMini(dec *stream.Decoder, data []byte) (*chain.MiniBlock
 }
 
 // applyLoop applies verified mini-blocks in order until ch closes or the node
-// halts.
+// halts. A mini-block past the next index waits in a bounded reorder buffer
+// for the ones before it; what has not arrived within gapTimeout (or when the
+// buffer is full) is fetched by sequence number.
 func (r *Replica) applyLoop(ctx context.Context, ch <-chan verified) error {
 	dec := stream.NewDecoder() // for refetched messages
-	for v := range ch {
-		if err := r.apply(ctx, dec, v); err != nil {
-			if ctx.Err() == nil {
-				r.log.Error("Replica stopped applying the stream", "err", err)
-				r.halt(err)
+	ahead := make(map[uint64]verified)
+	var gapSince time.Time
+	tick := time.NewTicker(gapTimeout / 4)
+	defer tick.Stop()
+	fail := func(err error) error {
+		if ctx.Err() == nil {
+			r.log.Error("Replica stopped applying the stream", "err", err)
+			r.halt(err)
+		}
+		for range ch { // let the consumer finish
+		}
+		return err
+	}
+	for {
+		var v verified
+		select {
+		case w, ok := <-ch:
+			if !ok {
+				return nil
 			}
-			for range ch { // let the consumer finish
+			v = w
+		case <-tick.C:
+			if len(ahead) == 0 || time.Since(gapSince) < gapTimeout {
+				continue
 			}
-			return err
+			if err := r.fillGap(ctx, dec, ahead); err != nil {
+				return fail(err)
+			}
+			gapSince = time.Time{}
+			continue
+		}
+		err := r.apply(ctx, v)
+		switch {
+		case errors.Is(err, sequencer.ErrGap):
+			if len(ahead) == 0 {
+				gapSince = time.Now()
+			}
+			ahead[v.mb.Index] = v
+			if len(ahead) >= maxAhead {
+				if err := r.fillGap(ctx, dec, ahead); err != nil {
+					return fail(err)
+				}
+				gapSince = time.Time{}
+			}
+			continue
+		case err != nil:
+			return fail(err)
+		}
+		if err := r.drain(ctx, ahead); err != nil {
+			return fail(err)
+		}
+		if len(ahead) == 0 {
+			gapSince = time.Time{}
 		}
 	}
-	return nil
 }
 
-func (r *Replica) apply(ctx context.Context, dec *stream.Decoder, v verified) error {
+const (
+	gapTimeout = time.Second
+	maxAhead   = 1024
+)
+
+// apply applies one mini-block; duplicates are skipped, a full sealer queue
+// waited out. ErrGap is returned to the caller.
+func (r *Replica) apply(ctx context.Context, v verified) error {
 	for {
 		err := r.node.ApplyMiniBlock(v.mb)
 		switch {
@@ -107,14 +159,46 @@ func (r *Replica) apply(ctx context.Context, dec *stream.Decoder, v verified) er
 			if !sleepCtx(ctx, time.Millisecond) {
 				return ctx.Err()
 			}
-		case errors.Is(err, sequencer.ErrGap):
-			if err := r.refetch(ctx, dec, v.mb.Index); err != nil {
-				return err
-			}
 		default:
 			return err
 		}
 	}
+}
+
+// drain applies buffered mini-blocks that are next now.
+func (r *Replica) drain(ctx context.Context, ahead map[uint64]verified) error {
+	for {
+		for idx := range ahead {
+			if idx <= r.node.MiniBlockHead() {
+				delete(ahead, idx) // duplicates of what was applied meanwhile
+				r.stats.duplicates.Add(1)
+			}
+		}
+		v, ok := ahead[r.node.MiniBlockHead()+1]
+		if !ok {
+			return nil
+		}
+		delete(ahead, v.mb.Index)
+		if err := r.apply(ctx, v); err != nil {
+			return err
+		}
+	}
+}
+
+// fillGap fetches the missing mini-blocks before the buffered ones, then
+// applies everything that is next.
+func (r *Replica) fillGap(ctx context.Context, dec *stream.Decoder, ahead map[uint64]verified) error {
+	lowest := uint64(0)
+	for idx := range ahead {
+		if lowest == 0 || idx < lowest {
+			lowest = idx
+		}
+	}
+	r.log.Warn("Mini-blocks missing from the stream; fetching them", "from", r.node.MiniBlockHead()+1, "to", lowest-1)
+	if err := r.refetch(ctx, dec, lowest); err != nil {
+		return err
+	}
+	return r.drain(ctx, ahead)
 }
 
 // refetch fetches and applies the mini-blocks between the applied head and
@@ -150,7 +234,7 @@ func (r *Replica) refetch(ctx context.Context, dec *stream.Decoder, before uint6
 			continue
 		}
 		r.stats.refetched.Add(1)
-		if err := r.apply(ctx, dec, verified{seq: next, mb: mb}); err != nil {
+		if err := r.apply(ctx, verified{seq: next, mb: mb}); err != nil {
 			return err
 		}
 	}
