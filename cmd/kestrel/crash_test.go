@@ -53,7 +53,7 @@ func startNode(t *testing.T, dir string, args ...string) *node {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(os.Args[0], append([]string{"sequencer", "--datadir", filepath.Join(dir, "data"), "--http.addr", addr,
-		"--sequencer.block-interval", "200ms", "--sequencer.snapshot-every", "5", "--log.level", "info"}, args...)...)
+		"--sequencer.block-interval", "200ms", "--sequencer.snapshot-every", "5", "--log.level", "info", "--stream.listen", "127.0.0.1:0"}, args...)...)
 	cmd.Env = append(os.Environ(), "KESTREL_TEST_RUN_MAIN=1")
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
