@@ -23,6 +23,7 @@ import (
 	"github.com/ethereum/go-ethereum/common/hexutil"
 
 	"github.com/kestrel-l2/kestrel/sequencer"
+	"github.com/kestrel-l2/kestrel/stream"
 )
 
 // NodeOptions configure an in-process sequencer.
@@ -34,6 +35,11 @@ type NodeOptions struct {
 	MiniBlockInterval, BlockInterval time.Duration
 	// Logger receives the node's logs (discarded if nil).
 	Logger *slog.Logger
+	// Stream, when set, publishes the diff stream (embedded server unless it
+	// has a URL).
+	Stream *stream.Config
+	// NoSnapshots keeps only the genesis snapshot.
+	NoSnapshots bool
 }
 
 // Node is an in-process sequencer started for one run.
@@ -78,6 +84,10 @@ func StartNode(ctx context.Context, w *Workload, opts NodeOptions) (*Node, error
 	}
 	if opts.BlockInterval > 0 {
 		cfg.BlockInterval = opts.BlockInterval
+	}
+	cfg.Stream = opts.Stream
+	if opts.NoSnapshots {
+		cfg.SnapshotEvery = 0
 	}
 	logger := opts.Logger
 	if logger == nil {

@@ -22,6 +22,7 @@ import (
 type verified struct {
 	seq uint64
 	mb  *chain.MiniBlock
+	raw []byte // the log encoding
 }
 
 var errHalted = errors.New("replica halted")
@@ -36,13 +37,13 @@ func (r *Replica) followMiniBlocks(ctx context.Context) {
 		from := r.node.MiniBlockHead() + 1
 		err := r.conn.Follow(ctx, stream.KindMiniBlock, r.cfg.Name+"-mini", from, r.cfg.Window, func(seq uint64, data []byte) error {
 			failures = 0
-			mb, err := r.decodeMini(dec, data)
+			mb, raw, err := r.decodeMini(dec, data)
 			if err != nil {
 				r.reject("mini-block", seq, err)
 				return nil
 			}
 			select {
-			case ch <- verified{seq: seq, mb: mb}:
+			case ch <- verified{seq: seq, mb: mb, raw: raw}:
 				return nil
 			case err := <-applied:
 				return fmt.Errorf("%w: %v", errHalted, err)
@@ -63,15 +64,19 @@ func (r *Replica) followMiniBlocks(ctx context.Context) {
 }
 
 // decodeMini decodes a message and checks the sequencer's signature.
-func (r *Replica) decodeMini(dec *stream.Decoder, data []byte) (*chain.MiniBlock, error) {
+func (r *Replica) decodeMini(dec *stream.Decoder, data []byte) (*chain.MiniBlock, []byte, error) {
 	mb, err := dec.MiniBlock(data)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	if err := r.node.VerifyMiniBlock(mb); err != nil {
-		return nil, err
+	raw, err := r.node.VerifyMiniBlock(mb)
+	if err != nil {
+		return nil, nil, err
 	}
-	return mb, nil
+	for _, tx := range mb.Txs {
+		tx.Hash() // cached in the transaction: hashed here, beside the applier
+	}
+	return mb, raw, nil
 }
 
 // applyLoop applies verified mini-blocks in order until ch closes or the node
@@ -146,7 +151,7 @@ const (
 // waited out. ErrGap is returned to the caller.
 func (r *Replica) apply(ctx context.Context, v verified) error {
 	for {
-		err := r.node.ApplyMiniBlock(v.mb)
+		err := r.node.ApplyMiniBlock(v.mb, v.raw)
 		switch {
 		case err == nil:
 			r.stats.applied.Add(1)
@@ -222,7 +227,7 @@ func (r *Replica) refetch(ctx context.Context, dec *stream.Decoder, before uint6
 			}
 			continue
 		}
-		mb, err := r.decodeMini(dec, data)
+		mb, raw, err := r.decodeMini(dec, data)
 		if err == nil && mb.Index != next {
 			err = fmt.Errorf("stream message %d holds mini-block %d", next, mb.Index)
 		}
@@ -234,7 +239,7 @@ func (r *Replica) refetch(ctx context.Context, dec *stream.Decoder, before uint6
 			continue
 		}
 		r.stats.refetched.Add(1)
-		if err := r.apply(ctx, verified{seq: next, mb: mb}); err != nil {
+		if err := r.apply(ctx, verified{seq: next, mb: mb, raw: raw}); err != nil {
 			return err
 		}
 	}

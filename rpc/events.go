@@ -3,6 +3,7 @@ package rpc
 import (
 	"context"
 	"sync"
+	"time"
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core/types"
@@ -33,6 +34,10 @@ type MiniBlockEvent struct {
 	BlockTxs      []*types.Transaction
 	BlockSenders  []common.Address
 	BlockReceipts []*chain.Receipt
+	// At is when the hub received the event (set by PublishMiniBlock): on a
+	// sequencer the moment the mini-block became durable and visible, on a
+	// replica the moment it was applied.
+	At time.Time
 
 	once sync.Once
 	json []byte // the notification result, encoded once for every subscriber
@@ -89,6 +94,7 @@ func (h *Hub) notifyLocked() {
 
 // PublishMiniBlock records a durable mini-block. Indices must increase by one.
 func (h *Hub) PublishMiniBlock(ev *MiniBlockEvent) {
+	ev.At = time.Now()
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.minis.put(ev.Mini.Index, ev)

@@ -115,11 +115,12 @@ func (s *Sequencer) HeadNumber() uint64 { return s.index.headNumber() }
 // ApplyMiniBlock applies the next mini-block of the followed chain: it checks
 // that it continues the chain (index, block, position in block, the block's
 // environment), logs it, applies its diff and hands it to the sealer. The
-// caller has checked its signature (VerifyMiniBlock). Calls must come from one
+// caller has checked its signature (VerifyMiniBlock, which also returns raw, the
+// log encoding; nil encodes it again). Calls must come from one
 // goroutine at a time. A duplicate returns ErrAlreadyApplied and a later index
 // ErrGap; neither changes anything. A mini-block that breaks the chain's links
 // halts the node.
-func (s *Sequencer) ApplyMiniBlock(mb *chain.MiniBlock) error {
+func (s *Sequencer) ApplyMiniBlock(mb *chain.MiniBlock, raw []byte) error {
 	if !s.Following() {
 		return errors.New("ApplyMiniBlock needs follow mode")
 	}
@@ -155,22 +156,22 @@ func (s *Sequencer) ApplyMiniBlock(mb *chain.MiniBlock) error {
 	if ob.miniCount == 0 {
 		ob.env, ob.openedAtMs = mb.Env, mb.TimestampMs
 	}
-	raw, err := mb.MarshalBinary()
-	if err != nil {
-		return err
-	}
-	if err := s.store.AppendMiniBlockNoSync(mb, raw); err != nil {
-		err = fmt.Errorf("log mini-block %d: %w", mb.Index, err)
-		s.fail(err)
-		return err
+	if raw == nil {
+		var err error
+		if raw, err = mb.MarshalBinary(); err != nil {
+			return err
+		}
 	}
 	s.applyMiniBlock(mb)
-	if !s.toSealer(sealEvent{mini: mb}) {
+	// The sealer logs it (without a sync: the block's verified record syncs
+	// the log) while this goroutine applies the next one.
+	if !s.toSealer(sealEvent{mini: mb, raw: raw}) {
 		return errStopping
 	}
 	s.publishMiniBlock(mb)
 	s.answerWaiters(mb)
 	s.m.RecordMiniBlock(len(mb.Txs), ob.gasUsed, time.Since(start), 0)
+	s.stats.record(len(mb.Txs), time.Since(start), 0, s.log)
 	if rec, _ := s.headers.get(ob.env.Number); rec != nil && rec.LastMini == mb.Index {
 		return s.closeFollowed()
 	}
@@ -203,16 +204,17 @@ func sameEnv(a, b chain.BlockEnv) bool {
 }
 
 // VerifyMiniBlock checks a mini-block's signature against the followed
-// sequencer. It is stateless and safe to call from any goroutine.
-func (s *Sequencer) VerifyMiniBlock(mb *chain.MiniBlock) error {
-	signer, err := mb.Signer()
+// sequencer and returns its log encoding (for ApplyMiniBlock). It is stateless
+// and safe to call from any goroutine.
+func (s *Sequencer) VerifyMiniBlock(mb *chain.MiniBlock) ([]byte, error) {
+	signer, raw, err := mb.SignerAndEncoding()
 	if err != nil {
-		return fmt.Errorf("%w: mini-block %d: %v", ErrBadSignature, mb.Index, err)
+		return nil, fmt.Errorf("%w: mini-block %d: %v", ErrBadSignature, mb.Index, err)
 	}
 	if signer != s.signer {
-		return fmt.Errorf("%w: mini-block %d signed by %s, expected %s", ErrBadSignature, mb.Index, signer, s.signer)
+		return nil, fmt.Errorf("%w: mini-block %d signed by %s, expected %s", ErrBadSignature, mb.Index, signer, s.signer)
 	}
-	return nil
+	return raw, nil
 }
 
 // AddHeader takes the signed header of a block of the followed chain. The

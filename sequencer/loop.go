@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/big"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -23,6 +24,10 @@ import (
 
 // loopStats are counters the loop keeps for logs and metrics.
 type loopStats struct {
+	// Totals since start, for benchmarks and status lines.
+	totalMinis, totalTxs atomic.Uint64
+	totalExec, totalSync atomic.Int64 // nanoseconds
+
 	mu         sync.Mutex
 	miniBlocks uint64
 	txs        uint64
@@ -347,6 +352,10 @@ func (s *Sequencer) writeSnapshot(block uint64, v *state.View) error {
 }
 
 func (st *loopStats) record(txs int, execTime, syncTime time.Duration, log interface{ Info(string, ...any) }) {
+	st.totalMinis.Add(1)
+	st.totalTxs.Add(uint64(txs))
+	st.totalExec.Add(int64(execTime))
+	st.totalSync.Add(int64(syncTime))
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	st.miniBlocks++
@@ -361,6 +370,24 @@ func (st *loopStats) record(txs int, execTime, syncTime time.Duration, log inter
 		st.lastLog = time.Now()
 	}
 }
+
+// Totals are a node's counters since it started.
+type Totals struct {
+	MiniBlocks, Txs uint64
+	// Exec is the time spent executing mini-blocks (a sequencer) or applying
+	// them (a follower: checks, log write, state commit); Sync the time spent
+	// waiting for the disk.
+	Exec, Sync time.Duration
+}
+
+// Totals returns the node's counters since it started.
+func (s *Sequencer) Totals() Totals {
+	st := &s.stats
+	return Totals{MiniBlocks: st.totalMinis.Load(), Txs: st.totalTxs.Load(), Exec: time.Duration(st.totalExec.Load()), Sync: time.Duration(st.totalSync.Load())}
+}
+
+// Hub is the node's event hub (what eth_subscribe and the diff stream read).
+func (s *Sequencer) Hub() *rpc.Hub { return s.hub }
 
 // poolState is the pending state the mempool validates against.
 type poolState struct{ s *Sequencer }

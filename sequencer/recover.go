@@ -110,6 +110,7 @@ func (s *Sequencer) recoverChain(ctx context.Context) error {
 	}
 	s.lastSnap = meta.Block
 	s.lastIndex = meta.MiniIndex
+	s.miniHead.Store(meta.MiniIndex) // the head even when nothing is replayed after the snapshot
 	// Recent sealed headers for BLOCKHASH and the RPC.
 	from := uint64(0)
 	if meta.Block > 256 {

@@ -20,6 +20,7 @@ import (
 // close of the block its mini-blocks belong to.
 type sealEvent struct {
 	mini  *chain.MiniBlock
+	raw   []byte // a follower's mini-block to log (its encoding)
 	close *blockClose
 }
 
@@ -118,6 +119,14 @@ func (s *Sequencer) sealLoop() {
 			if s.sealAcc.env.Number != mb.Env.Number {
 				fail(fmt.Errorf("sealer: mini-block %d of block %d arrived while building block %d", mb.Index, mb.Env.Number, s.sealAcc.env.Number))
 				return
+			}
+			if ev.raw != nil {
+				// A follower logs what it applied here, off its apply path;
+				// the block record written at the block's close follows it.
+				if err := s.store.AppendMiniBlockNoSync(mb, ev.raw); err != nil {
+					fail(fmt.Errorf("log mini-block %d: %w", mb.Index, err))
+					return
+				}
 			}
 			if err := s.sealAcc.add(mb.Txs, mb.Senders, mb.Receipts, mb.Diff); err != nil {
 				fail(fmt.Errorf("sealer: mini-block %d: %w", mb.Index, err))

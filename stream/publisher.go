@@ -50,6 +50,7 @@ type Publisher struct {
 	headNext   atomic.Uint64 // next block number to publish
 	published  atomic.Uint64 // messages
 	bytes      atomic.Uint64 // message bytes
+	miniBytes  atomic.Uint64 // of which mini-block messages
 	errs       atomic.Uint64 // failed sessions
 	connected  atomic.Bool
 	retryDelay time.Duration
@@ -68,6 +69,7 @@ func NewPublisher(cfg Config, src Source, connect func() (*nats.Conn, error), lo
 type PublisherStats struct {
 	NextMiniBlock, NextBlock uint64 // the next index and number to publish
 	Messages, Bytes          uint64
+	MiniBytes                uint64 // Bytes of mini-block messages (the rest: headers)
 	Errors                   uint64 // sessions that ended on an error (stream down, refused)
 	Connected                bool
 }
@@ -75,7 +77,7 @@ type PublisherStats struct {
 // Stats returns the publisher's counters.
 func (p *Publisher) Stats() PublisherStats {
 	return PublisherStats{NextMiniBlock: p.miniNext.Load(), NextBlock: p.headNext.Load(), Messages: p.published.Load(),
-		Bytes: p.bytes.Load(), Errors: p.errs.Load(), Connected: p.connected.Load()}
+		Bytes: p.bytes.Load(), MiniBytes: p.miniBytes.Load(), Errors: p.errs.Load(), Connected: p.connected.Load()}
 }
 
 // Run publishes until ctx ends. Stream outages are logged and retried; Run
@@ -276,6 +278,9 @@ func (p *Publisher) publish(ctx context.Context, js jetstream.JetStream, o kindO
 	}
 	p.published.Add(1)
 	p.bytes.Add(uint64(len(data)))
+	if o.stream == p.cfg.miniStream() {
+		p.miniBytes.Add(uint64(len(data)))
+	}
 	return nil
 }
 

@@ -51,7 +51,7 @@ func benchCommand() *cli.Command {
 			"for --bench.duration. Medians over --bench.runs are reported.",
 		Flags:       append(benchFlags(), gcFlags()...),
 		Action:      runBench,
-		Subcommands: []*cli.Command{engineCommand(), rpcBenchCommand()},
+		Subcommands: []*cli.Command{engineCommand(), rpcBenchCommand(), replicaBenchCommand()},
 	}
 }
 

@@ -390,3 +390,34 @@ func TestDeriveReceiptsMatchesFull(t *testing.T) {
 		t.Fatalf("positions: log %d tx %d", full[2].Logs[0].Index, full[2].TransactionIndex)
 	}
 }
+
+// TestEncodeSignedMatches checks the one-pass encoding against MarshalBinary
+// and SigningHash: signed and unsigned, small and with a multi-byte list length.
+func TestEncodeSignedMatches(t *testing.T) {
+	signed := testMiniBlock(t)
+	unsigned := *signed
+	unsigned.Signature = nil
+	big := *signed
+	for len(big.Txs) < 300 {
+		big.Txs = append(big.Txs, signed.Txs[0])
+		big.Senders = append(big.Senders, signed.Senders[0])
+		big.Receipts = append(big.Receipts, signed.Receipts[0])
+	}
+	for name, mb := range map[string]*MiniBlock{"signed": signed, "unsigned": &unsigned, "large": &big} {
+		raw, h, err := mb.EncodeSigned()
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		wantRaw, err := mb.MarshalBinary()
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantH, err := mb.SigningHash()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(raw, wantRaw) || h != wantH {
+			t.Fatalf("%s: EncodeSigned differs from MarshalBinary/SigningHash", name)
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package chain
 
 import (
+	"bytes"
 	"crypto/ecdsa"
 	"encoding/binary"
 	"errors"
@@ -129,6 +130,57 @@ func (m *MiniBlock) SigningHash() (common.Hash, error) {
 		return common.Hash{}, err
 	}
 	return crypto.Keccak256Hash([]byte("kestrel/miniblock/v1"), body), nil
+}
+
+// EncodeSigned returns what MarshalBinary and SigningHash return, encoding the
+// mini-block once: the signing encoding is the stored one with an empty
+// signature, so it is cut from it instead of encoded again (a replica needs
+// both for every mini-block it applies).
+func (m *MiniBlock) EncodeSigned() ([]byte, common.Hash, error) {
+	enc, err := m.toRLP(true)
+	if err != nil {
+		return nil, common.Hash{}, err
+	}
+	body, err := rlp.EncodeToBytes(enc)
+	if err != nil {
+		return nil, common.Hash{}, err
+	}
+	sigItem, err := rlp.EncodeToBytes(m.Signature)
+	if err != nil {
+		return nil, common.Hash{}, err
+	}
+	_, payload, _, err := rlp.Split(body)
+	if err != nil {
+		return nil, common.Hash{}, fmt.Errorf("mini-block encoding: %w", err)
+	}
+	if !bytes.HasSuffix(payload, sigItem) {
+		return nil, common.Hash{}, errors.New("mini-block encoding does not end with its signature")
+	}
+	unsigned := payload[:len(payload)-len(sigItem)]
+	n := len(unsigned) + 1 // the empty signature, 0x80
+	var head []byte
+	if n < 56 {
+		head = []byte{0xc0 + byte(n)}
+	} else {
+		size := binary.BigEndian.AppendUint64(nil, uint64(n))
+		for len(size) > 1 && size[0] == 0 {
+			size = size[1:]
+		}
+		head = append([]byte{0xf7 + byte(len(size))}, size...)
+	}
+	h := crypto.Keccak256Hash([]byte("kestrel/miniblock/v1"), head, unsigned, []byte{0x80})
+	return sealChecksum(append([]byte{miniBlockVersion}, body...)), h, nil
+}
+
+// SignerAndEncoding recovers the signer and returns MarshalBinary's bytes,
+// encoding the mini-block once (see EncodeSigned).
+func (m *MiniBlock) SignerAndEncoding() (common.Address, []byte, error) {
+	raw, h, err := m.EncodeSigned()
+	if err != nil {
+		return common.Address{}, nil, err
+	}
+	signer, err := recoverSigner(h, m.Signature)
+	return signer, raw, err
 }
 
 // Sign sets the signature with the sequencer key.
