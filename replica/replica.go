@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/kestrel-l2/kestrel/core/chain"
 	"github.com/kestrel-l2/kestrel/sequencer"
@@ -272,11 +273,32 @@ func (r *Replica) RPCAddr() string { return r.node.RPCAddr() }
 // the signed header, a broken store): the caller should stop it.
 func (r *Replica) Fatal() <-chan error { return r.fatal }
 
+// registerMetrics exports the replica's counters beside the node's.
+func (r *Replica) registerMetrics() {
+	reg := r.node.MetricsRegistry()
+	if reg == nil {
+		return
+	}
+	counter := func(name, help string, v *atomic.Uint64) {
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "kestrel", Subsystem: "replica", Name: name, Help: help},
+			func() float64 { return float64(v.Load()) }))
+	}
+	counter("applied_mini_blocks_total", "Mini-blocks applied from the stream.", &r.stats.applied)
+	counter("headers_total", "Signed headers accepted.", &r.stats.headers)
+	counter("duplicates_total", "Stream messages skipped as already applied.", &r.stats.duplicates)
+	counter("refetched_total", "Mini-blocks fetched by sequence number to fill a gap.", &r.stats.refetched)
+	counter("rejected_total", "Stream messages rejected (checksum, decoding, signature).", &r.stats.rejected)
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "kestrel", Subsystem: "replica", Name: "lag_milliseconds",
+		Help: "Wall clock at apply minus the mini-block's timestamp, for the last applied mini-block."},
+		func() float64 { return float64(r.stats.lagMs.Load()) }))
+}
+
 // Start starts the node (RPC) and the stream followers.
 func (r *Replica) Start(ctx context.Context) error {
 	if err := r.node.Start(ctx); err != nil {
 		return err
 	}
+	r.registerMetrics()
 	fctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
 	r.wg.Add(3)

@@ -2,6 +2,9 @@ package replica_test
 
 import (
 	"context"
+	"io"
+	"net/http"
+	"strings"
 	"encoding/json"
 	"errors"
 	"math/big"
@@ -16,6 +19,7 @@ import (
 	gethrpc "github.com/ethereum/go-ethereum/rpc"
 
 	"github.com/kestrel-l2/kestrel/contracts"
+	"github.com/kestrel-l2/kestrel/sequencer"
 )
 
 // TestReplicasMatchSequencer is the replica's property test: for random
@@ -170,8 +174,10 @@ func dedupe(addrs []common.Address) []common.Address {
 // replica: the answer comes once the replica applied the mini-block, so the
 // very next read on the replica sees the write.
 func TestReplicaReadsItsOwnWrites(t *testing.T) {
-	seq := startSequencer(t, t.TempDir(), nil)
-	r := startReplica(t, replicaConfig(seq, t.TempDir()), nil)
+	seq := startSequencer(t, t.TempDir(), func(c *sequencer.Config) { c.MetricsAddr = "127.0.0.1:0" })
+	rcfg := replicaConfig(seq, t.TempDir())
+	rcfg.Node.MetricsAddr = "127.0.0.1:0"
+	r := startReplica(t, rcfg, nil)
 	rc := dial(t, r.RPCAddr())
 	w := devWallet(3)
 	to := randomAddr("ryw", 0)
@@ -197,6 +203,19 @@ func TestReplicaReadsItsOwnWrites(t *testing.T) {
 		}
 		if uint64(nonce) != w.nonce {
 			t.Fatalf("replica nonce %d, want %d", nonce, w.nonce)
+		}
+	}
+	// Both nodes export their stream series.
+	for addr, series := range map[string]string{seq.MetricsAddr(): "kestrel_stream_published_messages_total",
+		r.Node().MetricsAddr(): "kestrel_replica_applied_mini_blocks_total"} {
+		resp, err := http.Get("http://" + addr + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if !strings.Contains(string(body), series+" ") {
+			t.Errorf("%s does not export %s", addr, series)
 		}
 	}
 	// The sequencer's refusal comes back unchanged.

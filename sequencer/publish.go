@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/kestrel-l2/kestrel/core/chain"
 	"github.com/kestrel-l2/kestrel/rpc"
@@ -35,6 +36,7 @@ func (s *Sequencer) startStream() error {
 		connect = func() (*nats.Conn, error) { return stream.Connect(cfg.URL, "kestrel-sequencer", log) }
 	}
 	s.publisher = stream.NewPublisher(cfg, streamSource{s}, connect, log)
+	s.registerStreamMetrics()
 	ctx, cancel := context.WithCancel(context.Background())
 	s.pubCancel, s.pubDone = cancel, make(chan struct{})
 	go func() {
@@ -99,4 +101,45 @@ func (p streamSource) StreamStart() (uint64, uint64) {
 		return 0, 0
 	}
 	return metas[0].MiniIndex, metas[0].Block
+}
+
+// MetricsRegistry is where the node's Prometheus series are registered (nil
+// without --metrics.addr), for the role built on the node to add its own.
+func (s *Sequencer) MetricsRegistry() prometheus.Registerer {
+	if pm, ok := s.m.(*PromMetrics); ok {
+		return pm.registry
+	}
+	return nil
+}
+
+// registerStreamMetrics exports the publisher's counters.
+func (s *Sequencer) registerStreamMetrics() {
+	reg, p := s.MetricsRegistry(), s.publisher
+	if reg == nil || p == nil {
+		return
+	}
+	counter := func(name, help string, f func(stream.PublisherStats) uint64) {
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "kestrel", Subsystem: "stream", Name: name, Help: help},
+			func() float64 { return float64(f(p.Stats())) }))
+	}
+	gauge := func(name, help string, f func(stream.PublisherStats) float64) {
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "kestrel", Subsystem: "stream", Name: name, Help: help},
+			func() float64 { return f(p.Stats()) }))
+	}
+	counter("published_messages_total", "Messages published to the diff stream.", func(st stream.PublisherStats) uint64 { return st.Messages })
+	counter("published_bytes_total", "Bytes published to the diff stream.", func(st stream.PublisherStats) uint64 { return st.Bytes })
+	counter("publish_failures_total", "Publishing sessions that ended on an error (stream down or refusing).", func(st stream.PublisherStats) uint64 { return st.Errors })
+	gauge("connected", "1 while the publisher is connected to the stream.", func(st stream.PublisherStats) float64 {
+		if st.Connected {
+			return 1
+		}
+		return 0
+	})
+	gauge("unpublished_mini_blocks", "Durable mini-blocks not yet on the stream.", func(st stream.PublisherStats) float64 {
+		head := s.miniHead.Load()
+		if st.NextMiniBlock == 0 || st.NextMiniBlock > head {
+			return 0
+		}
+		return float64(head - st.NextMiniBlock + 1)
+	})
 }
