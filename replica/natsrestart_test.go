@@ -57,9 +57,11 @@ func TestReplicasSurviveStreamServerRestart(t *testing.T) {
 	defer stopLoad()
 	loadErr := make(chan error, 3)
 	var wg sync.WaitGroup
-	for i := 0; i < 3; i++ {
-		w := devWallet(i)
+	wallets := []*wallet{devWallet(0), devWallet(1), devWallet(2)}
+	for _, w := range wallets {
 		addrs = append(addrs, w.addr)
+	}
+	for i, w := range wallets {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

@@ -2,13 +2,13 @@ package replica_test
 
 import (
 	"context"
-	"io"
-	"net/http"
-	"strings"
 	"encoding/json"
 	"errors"
+	"io"
 	"math/big"
 	"math/rand/v2"
+	"net/http"
+	"strings"
 	"testing"
 	"time"
 

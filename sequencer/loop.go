@@ -321,6 +321,13 @@ func (s *Sequencer) startSnapshot(block uint64) {
 		defer s.wg.Done()
 		defer s.snapBusy.Store(false)
 		defer v.Release()
+		if s.Following() {
+			// A follower snapshots only a block it verified against the
+			// signed header.
+			if _, ok := s.index.waitSealed(block, s.stop); !ok || s.Halted() != nil {
+				return
+			}
+		}
 		if err := s.writeSnapshot(block, v); err != nil {
 			s.log.Error("State snapshot failed", "block", block, "err", err)
 		}

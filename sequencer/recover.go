@@ -204,9 +204,16 @@ func (s *Sequencer) dropUnverified() error {
 	if err != nil {
 		return err
 	}
+	// A snapshot of a block after the last verified one (written before a
+	// crash let the block's check finish) is not trusted either.
+	if n, err := s.store.UnlistSnapshotsAfter(last); err != nil {
+		return fmt.Errorf("drop unverified snapshots: %w", err)
+	} else if n > 0 {
+		s.log.Warn("Dropped snapshots of unverified blocks", "after", last, "count", n)
+	}
 	keep := rec.LastMini
 	if metas, err := s.store.Snapshots(); err == nil && len(metas) > 0 && metas[len(metas)-1].MiniIndex > keep {
-		keep = metas[len(metas)-1].MiniIndex
+		keep = metas[len(metas)-1].MiniIndex // a bootstrap snapshot: its block has no mini-blocks here
 	}
 	n, err := s.store.TruncateMiniBlocks(keep)
 	if err != nil {

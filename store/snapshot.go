@@ -154,6 +154,44 @@ func (s *Store) listSnapshot(meta SnapshotMeta, extra func(*pebble.Batch) error)
 	return nil
 }
 
+// UnlistSnapshotsAfter removes from the list, and deletes, the snapshots of
+// blocks after block (a follower's snapshots of blocks it could not verify).
+func (s *Store) UnlistSnapshotsAfter(block uint64) (int, error) {
+	s.snapMu.Lock()
+	defer s.snapMu.Unlock()
+	metas, err := s.Snapshots()
+	if err != nil {
+		return 0, err
+	}
+	keep := metas[:0:0]
+	var drop []SnapshotMeta
+	for _, m := range metas {
+		if m.Block > block {
+			drop = append(drop, m)
+		} else {
+			keep = append(keep, m)
+		}
+	}
+	if len(drop) == 0 {
+		return 0, nil
+	}
+	b := s.db.NewBatch()
+	defer b.Close()
+	enc, err := rlp.EncodeToBytes(keep)
+	if err != nil {
+		return 0, err
+	}
+	if err := b.Set([]byte("S"), enc, nil); err != nil {
+		return 0, err
+	}
+	for _, d := range drop {
+		if err := b.DeleteRange(key('s', u64(d.ID)), key('s', u64(d.ID+1)), nil); err != nil {
+			return 0, err
+		}
+	}
+	return len(drop), b.Commit(pebble.Sync)
+}
+
 // ReadSnapshot calls fn for every account of a snapshot in address order.
 func (s *Store) ReadSnapshot(id uint64, fn func(*SnapshotAccount) error) error {
 	accPrefix := snapPrefix(id, 'a')

@@ -53,6 +53,7 @@ type Publisher struct {
 	miniBytes  atomic.Uint64 // of which mini-block messages
 	errs       atomic.Uint64 // failed sessions
 	connected  atomic.Bool
+	conn       atomic.Pointer[nats.Conn]
 	retryDelay time.Duration
 }
 
@@ -77,7 +78,7 @@ type PublisherStats struct {
 // Stats returns the publisher's counters.
 func (p *Publisher) Stats() PublisherStats {
 	return PublisherStats{NextMiniBlock: p.miniNext.Load(), NextBlock: p.headNext.Load(), Messages: p.published.Load(),
-		Bytes: p.bytes.Load(), MiniBytes: p.miniBytes.Load(), Errors: p.errs.Load(), Connected: p.connected.Load()}
+		Bytes: p.bytes.Load(), MiniBytes: p.miniBytes.Load(), Errors: p.errs.Load(), Connected: p.connected.Load() && p.conn.Load() != nil && p.conn.Load().IsConnected()}
 }
 
 // Run publishes until ctx ends. Stream outages are logged and retried; Run
@@ -97,6 +98,7 @@ func (p *Publisher) Run(ctx context.Context) {
 				continue
 			}
 			nc = c
+			p.conn.Store(c)
 		}
 		js, err := jetstream.New(nc)
 		if err != nil {
@@ -263,7 +265,9 @@ func (p *Publisher) session(ctx context.Context, js jetstream.JetStream, k Kind)
 var errWrongLast = errors.New("stream's last sequence is not the previous index")
 
 func (p *Publisher) publish(ctx context.Context, js jetstream.JetStream, o kindOps, seq uint64, data []byte) error {
-	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	// A publish lost with a dropped connection is never answered: give up
+	// soon and resynchronise from the stream's last sequence number.
+	pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	ack, err := js.PublishMsg(pctx, &nats.Msg{Subject: o.subject, Data: data}, jetstream.WithExpectLastSequence(seq-1))
 	if err != nil {
