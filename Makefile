@@ -2,7 +2,7 @@
 GO        ?= go
 BIN       := bin/kestrel
 # Packages whose concurrency matters; `make test-race` runs them under the race detector.
-RACE_PKGS := ./core/... ./mempool/... ./rpc/... ./store/... ./sequencer/...
+RACE_PKGS := ./core/... ./mempool/... ./rpc/... ./store/... ./sequencer/... ./stream/... ./replica/...
 
 .PHONY: all build test test-race test-full conformance devnet bench lint contracts deps fuzz clean
 
@@ -25,7 +25,7 @@ test: deps
 	$(GO) run ./cmd/kestrel statetest core/exec/testdata/ethereum-state-tests.tar.gz
 	$(GO) run ./cmd/kestrel statetest --statetest.mode parallel core/exec/testdata/ethereum-state-tests.tar.gz
 	$(GO) test -short -count=1 -timeout 20m ./...
-	$(GO) test -short -count=1 -race -timeout 20m ./mempool/... ./rpc/... ./core/state/... ./core/blockstm/... ./sequencer/...
+	$(GO) test -short -count=1 -race -timeout 20m ./mempool/... ./rpc/... ./core/state/... ./core/blockstm/... ./sequencer/... ./stream/... ./replica/...
 	$(GO) test -short -count=1 -race -timeout 20m -run 'Parallel|Differential' ./core/exec/
 
 # test-race runs every concurrent package under the race detector.
@@ -54,8 +54,12 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzStateDiff' -fuzztime $(FUZZTIME) ./core/chain/
 	$(GO) test -run '^$$' -fuzz '^FuzzParallelBlocks$$' -fuzztime $(FUZZTIME) ./core/exec/
 	$(GO) test -run '^$$' -fuzz '^FuzzScheduler$$' -fuzztime $(FUZZTIME) ./core/blockstm/
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeMiniBlock$$' -fuzztime $(FUZZTIME) ./stream/
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeHeader$$' -fuzztime $(FUZZTIME) ./stream/
+	$(GO) test -run '^$$' -fuzz '^FuzzUnmarshalSnapshotChunk$$' -fuzztime $(FUZZTIME) ./sequencer/
 
-# devnet builds and runs a throwaway dev chain on 127.0.0.1:8545.
+# devnet builds and runs a throwaway dev chain on 127.0.0.1:8545 with two
+# replicas on the next ports.
 devnet: build
 	$(BIN) devnet
 
