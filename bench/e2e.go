@@ -40,6 +40,8 @@ type NodeOptions struct {
 	Stream *stream.Config
 	// NoSnapshots keeps only the genesis snapshot.
 	NoSnapshots bool
+	// RetainRoots overrides --state.retain-roots (0: the default).
+	RetainRoots int
 }
 
 // Node is an in-process sequencer started for one run.
@@ -86,6 +88,9 @@ func StartNode(ctx context.Context, w *Workload, opts NodeOptions) (*Node, error
 		cfg.BlockInterval = opts.BlockInterval
 	}
 	cfg.Stream = opts.Stream
+	if opts.RetainRoots > 0 {
+		cfg.RetainRoots = opts.RetainRoots
+	}
 	if opts.NoSnapshots {
 		cfg.SnapshotEvery = 0
 	}

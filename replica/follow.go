@@ -30,7 +30,12 @@ var errHalted = errors.New("replica halted")
 func (r *Replica) followMiniBlocks(ctx context.Context) {
 	ch := make(chan verified, 64)
 	applied := make(chan error, 1)
-	go func() { applied <- r.applyLoop(ctx, ch) }()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		applied <- r.applyLoop(ctx, ch)
+	}()
+	defer func() { <-done }() // Stop returns once nothing applies any more
 	dec := stream.NewDecoder()
 	failures := 0
 	for ctx.Err() == nil {

@@ -111,14 +111,8 @@ func newLogger(c *cli.Context) (*slog.Logger, error) {
 
 func runSequencer(devnet bool) cli.ActionFunc {
 	return func(c *cli.Context) error {
-		if c.Args().Len() > 0 {
-			return fmt.Errorf("unexpected arguments: %s", strings.Join(c.Args().Slice(), " "))
-		}
-		logger, err := newLogger(c)
+		logger, err := nodePreamble(c)
 		if err != nil {
-			return err
-		}
-		if err := applyGC(c); err != nil {
 			return err
 		}
 		cfg, err := sequencerConfig(c)
@@ -136,9 +130,7 @@ func runSequencer(devnet bool) cli.ActionFunc {
 		}
 		var replicas []*replica.Replica
 		var tmpDirs []string
-		stopAll := func() error {
-			stopCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
+		stopAll := func(stopCtx context.Context) error {
 			var errs []error
 			for _, r := range replicas {
 				errs = append(errs, r.Stop(stopCtx))
@@ -151,7 +143,9 @@ func runSequencer(devnet bool) cli.ActionFunc {
 		if devnet {
 			replicas, tmpDirs, err = startDevnetReplicas(ctx, c, cfg, seq, logger)
 			if err != nil {
-				return errors.Join(err, stopAll())
+				stopCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				defer cancel()
+				return errors.Join(err, stopAll(stopCtx))
 			}
 		}
 		if devnet || cfg.GenesisFile == "" {
@@ -162,14 +156,35 @@ func runSequencer(devnet bool) cli.ActionFunc {
 		for _, r := range replicas {
 			go func() { fatal <- <-r.Fatal() }()
 		}
-		var runErr error
-		select {
-		case <-ctx.Done():
-			logger.Info("Shutting down")
-		case runErr = <-fatal:
-		}
-		return errors.Join(runErr, stopAll())
+		return waitForShutdown(ctx, logger, fatal, stopAll)
 	}
+}
+
+// nodePreamble checks a node command's arguments, builds its logger and
+// applies its GC settings.
+func nodePreamble(c *cli.Context) (*slog.Logger, error) {
+	if c.Args().Len() > 0 {
+		return nil, fmt.Errorf("unexpected arguments: %s", strings.Join(c.Args().Slice(), " "))
+	}
+	logger, err := newLogger(c)
+	if err != nil {
+		return nil, err
+	}
+	return logger, applyGC(c)
+}
+
+// waitForShutdown blocks until a signal (ctx) or an error that halted a node,
+// then stops everything within 30 s and returns both errors.
+func waitForShutdown(ctx context.Context, logger *slog.Logger, fatal <-chan error, stop func(context.Context) error) error {
+	var runErr error
+	select {
+	case <-ctx.Done():
+		logger.Info("Shutting down")
+	case runErr = <-fatal:
+	}
+	stopCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return errors.Join(runErr, stop(stopCtx))
 }
 
 // startDevnetReplicas starts the devnet's replicas in this process, each on its

@@ -48,12 +48,19 @@ func freePort(t *testing.T) string {
 func startNode(t *testing.T, dir string, args ...string) *node {
 	t.Helper()
 	addr := freePort(t)
-	logf, err := os.OpenFile(filepath.Join(dir, "node.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	return startProcess(t, filepath.Join(dir, "node.log"), addr, append([]string{"sequencer", "--datadir", filepath.Join(dir, "data"), "--http.addr", addr,
+		"--sequencer.block-interval", "200ms", "--sequencer.snapshot-every", "5", "--log.level", "info", "--stream.listen", "127.0.0.1:0"}, args...))
+}
+
+// startProcess runs this test binary as `kestrel ARGS...`, logging to
+// logPath, and waits until its JSON-RPC server on addr answers.
+func startProcess(t *testing.T, logPath, addr string, args []string) *node {
+	t.Helper()
+	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(os.Args[0], append([]string{"sequencer", "--datadir", filepath.Join(dir, "data"), "--http.addr", addr,
-		"--sequencer.block-interval", "200ms", "--sequencer.snapshot-every", "5", "--log.level", "info", "--stream.listen", "127.0.0.1:0"}, args...)...)
+	cmd := exec.Command(os.Args[0], args...)
 	cmd.Env = append(os.Environ(), "KESTREL_TEST_RUN_MAIN=1")
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
@@ -73,12 +80,13 @@ func startNode(t *testing.T, dir string, args ...string) *node {
 		}
 		select {
 		case err := <-n.done:
-			out, _ := os.ReadFile(logf.Name())
-			t.Fatalf("node exited during start: %v\n%s", err, out)
+			n.done <- err
+			out, _ := os.ReadFile(logPath)
+			t.Fatalf("%s exited during start: %v\n%s", args[0], err, out)
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("node did not start (see %s)", logf.Name())
+			t.Fatalf("%s did not start (see %s)", args[0], logPath)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

@@ -18,9 +18,16 @@ func gcFlags() []cli.Flag {
 	return withEnv([]cli.Flag{
 		&cli.IntFlag{Name: "gc.percent", Value: defaultGCPercent, Category: "RUNTIME",
 			Usage: "Go GC target percentage (as GOGC; a set GOGC environment variable wins); higher uses more memory and collects less often"},
-		&cli.Uint64Flag{Name: "gc.memory-limit", Category: "RUNTIME",
-			Usage: "soft memory limit in MiB (as GOMEMLIMIT; 0: none): the GC works harder near it instead of growing past it"},
+		&cli.Uint64Flag{Name: "gc.memory-limit", Value: defaultMemoryLimitMiB(), Category: "RUNTIME",
+			Usage: "soft memory limit in MiB (as GOMEMLIMIT; 0: none; default: 3/4 of this machine's memory): the GC works harder near it instead of growing past it, which --gc.percent's headroom would otherwise do"},
 	})
+}
+
+// defaultMemoryLimitMiB is 3/4 of the machine's memory (0 when unknown): with
+// the high GC percent, a large live heap would otherwise grow until the
+// machine swaps.
+func defaultMemoryLimitMiB() uint64 {
+	return totalMemory() / 4 * 3 >> 20
 }
 
 // applyGC sets the process's GC policy from the flags.

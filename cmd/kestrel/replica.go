@@ -6,9 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
-	"time"
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/urfave/cli/v2"
@@ -98,14 +96,8 @@ func replicaCommand() *cli.Command {
 }
 
 func runReplica(c *cli.Context) error {
-	if c.Args().Len() > 0 {
-		return fmt.Errorf("unexpected arguments: %s", strings.Join(c.Args().Slice(), " "))
-	}
-	logger, err := newLogger(c)
+	logger, err := nodePreamble(c)
 	if err != nil {
-		return err
-	}
-	if err := applyGC(c); err != nil {
 		return err
 	}
 	cfg, err := replicaConfig(c)
@@ -122,13 +114,5 @@ func runReplica(c *cli.Context) error {
 		_ = r.Stop(context.Background())
 		return err
 	}
-	var runErr error
-	select {
-	case <-ctx.Done():
-		logger.Info("Shutting down")
-	case runErr = <-r.Fatal():
-	}
-	stopCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	return errors.Join(runErr, r.Stop(stopCtx))
+	return waitForShutdown(ctx, logger, r.Fatal(), r.Stop)
 }

@@ -7,7 +7,6 @@ import (
 	"math/big"
 	"math/rand"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -212,41 +211,10 @@ func (p *proc) end(t *testing.T, graceful bool) {
 func startReplicaNode(t *testing.T, logPath, dataDir, streamURL, seqURL string) *proc {
 	t.Helper()
 	addr := freePort(t)
-	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(os.Args[0], "replica", "--datadir", dataDir, "--http.addr", addr, "--stream.url", streamURL,
-		"--sequencer.rpc", seqURL, "--replica.snapshot-every", "4", "--log.level", "info")
-	cmd.Env = append(os.Environ(), "KESTREL_TEST_RUN_MAIN=1")
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	n := &proc{node: &node{cmd: cmd, url: "http://" + addr, done: make(chan error, 1), log: logf}}
-	go func() { n.done <- cmd.Wait() }()
+	n := &proc{node: startProcess(t, logPath, addr, []string{"replica", "--datadir", dataDir, "--http.addr", addr, "--stream.url", streamURL,
+		"--sequencer.rpc", seqURL, "--replica.snapshot-every", "4", "--log.level", "info"})}
 	t.Cleanup(func() { n.end(t, false) })
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		ec, err := ethclient.Dial(n.url)
-		if err == nil {
-			_, err = ec.ChainID(context.Background())
-			ec.Close()
-			if err == nil {
-				return n
-			}
-		}
-		select {
-		case err := <-n.done:
-			n.done <- err
-			t.Fatalf("replica exited during start: %v\n%s", err, readLog(t, logPath))
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("replica did not start:\n%s", readLog(t, logPath))
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	return n
 }
 
 // waitNodeBlock waits until a node serves block n, failing when it exits.
