@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -117,11 +119,27 @@ func runEngineBench(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	return writeReport(c, rep, nil)
+}
+
+// benchReport is what a bench subcommand prints and saves.
+type benchReport interface {
+	WriteJSON(path string) error
+	WriteTable(w io.Writer)
+}
+
+// writeReport writes rep to --json (also when the run failed midway, so that
+// the figures measured before the error are kept), then prints its table
+// unless runErr is set, which it returns.
+func writeReport(c *cli.Context, rep benchReport, runErr error) error {
 	if path := c.String("json"); path != "" {
 		if err := rep.WriteJSON(path); err != nil {
-			return fmt.Errorf("--json: %w", err)
+			return errors.Join(runErr, fmt.Errorf("--json: %w", err))
 		}
 		fmt.Fprintf(c.App.ErrWriter, "JSON report written to %s\n", path)
+	}
+	if runErr != nil {
+		return runErr
 	}
 	fmt.Fprintln(c.App.Writer)
 	rep.WriteTable(c.App.Writer)

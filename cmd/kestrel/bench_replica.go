@@ -75,13 +75,5 @@ func runReplicaBench(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	if path := c.String("json"); path != "" {
-		if err := rep.WriteJSON(path); err != nil {
-			return fmt.Errorf("--json: %w", err)
-		}
-		fmt.Fprintf(c.App.ErrWriter, "JSON report written to %s\n", path)
-	}
-	fmt.Fprintln(c.App.Writer)
-	rep.WriteTable(c.App.Writer)
-	return nil
+	return writeReport(c, rep, nil)
 }

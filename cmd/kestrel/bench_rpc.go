@@ -124,18 +124,8 @@ func runRPCBench(c *cli.Context) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	rep, err := bench.RunRPC(ctx, o)
-	if rep != nil {
-		if path := c.String("json"); path != "" {
-			if werr := rep.WriteJSON(path); werr != nil {
-				return fmt.Errorf("--json: %w", werr)
-			}
-			fmt.Fprintf(c.App.ErrWriter, "JSON report written to %s\n", path)
-		}
-	}
-	if err != nil {
+	if rep == nil {
 		return err
 	}
-	fmt.Fprintln(c.App.Writer)
-	rep.WriteTable(c.App.Writer)
-	return nil
+	return writeReport(c, rep, err)
 }
