@@ -92,18 +92,7 @@ func key(prefix byte, parts ...[]byte) []byte {
 
 func u64(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }
 
-func (s *Store) get(k []byte) ([]byte, error) {
-	v, closer, err := s.db.Get(k)
-	if errors.Is(err, pebble.ErrNotFound) {
-		return nil, ErrNotFound
-	}
-	if err != nil {
-		return nil, err
-	}
-	out := common.CopyBytes(v)
-	closer.Close()
-	return out, nil
-}
+func (s *Store) get(k []byte) ([]byte, error) { return readValue(s.db, k) }
 
 // Genesis returns the stored genesis JSON, or ErrNotFound for a new store.
 func (s *Store) Genesis() ([]byte, error) { return s.get([]byte("g")) }
