@@ -119,6 +119,13 @@ func runSequencer(devnet bool) cli.ActionFunc {
 		if err != nil {
 			return err
 		}
+		if devnet {
+			if n := c.Int("devnet.replicas"); n < 0 || n > 16 {
+				return errors.New("--devnet.replicas must be between 0 and 16")
+			} else if n > 0 && cfg.Stream == nil {
+				return errors.New("devnet replicas need the diff stream (drop --stream.disable or set --devnet.replicas 0)")
+			}
+		}
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		defer stop()
 		seq, err := sequencer.New(ctx, cfg, logger)
@@ -190,13 +197,7 @@ func waitForShutdown(ctx context.Context, logger *slog.Logger, fatal <-chan erro
 // startDevnetReplicas starts the devnet's replicas in this process, each on its
 // own port and data directory, following the sequencer's embedded stream.
 func startDevnetReplicas(ctx context.Context, c *cli.Context, seqCfg sequencer.Config, seq *sequencer.Sequencer, logger *slog.Logger) (out []*replica.Replica, tmpDirs []string, err error) {
-	n := c.Int("devnet.replicas")
-	if n < 0 || n > 16 {
-		return nil, nil, errors.New("--devnet.replicas must be between 0 and 16")
-	}
-	if n > 0 && seq.StreamURL() == "" {
-		return nil, nil, errors.New("devnet replicas need the diff stream (drop --stream.disable or set --devnet.replicas 0)")
-	}
+	n := c.Int("devnet.replicas") // checked by runSequencer
 	host, port, err := net.SplitHostPort(seq.RPCAddr())
 	if err != nil {
 		return nil, nil, err

@@ -155,8 +155,8 @@ func TestStatetestCommandErrors(t *testing.T) {
 	}
 }
 
-// TestFlagsRejectBadValues: a bad execution engine or RPC setting stops the
-// node at start with a clear error.
+// TestFlagsRejectBadValues: a bad execution engine, RPC, stream or replica
+// setting stops the node at start with a clear error.
 func TestFlagsRejectBadValues(t *testing.T) {
 	for _, tc := range []struct {
 		args []string
@@ -167,6 +167,16 @@ func TestFlagsRejectBadValues(t *testing.T) {
 		{[]string{"devnet", "--http.addr", "127.0.0.1:0", "--ws.max-queue", "-1"}, "rpc: negative WebSocket limit"},
 		{[]string{"devnet", "--http.addr", "127.0.0.1:0", "--rpc.filter-timeout", "-1s"}, "rpc: negative FilterTimeout or MaxFilters"},
 		{[]string{"devnet", "--http.addr", "127.0.0.1:0", "--rpc.max-concurrent", "-5"}, "rpc: negative MaxConcurrent"},
+		{[]string{"devnet", "--http.addr", "127.0.0.1:0", "--stream.name", "a.b"}, `stream name "a.b" must be non-empty`},
+		{[]string{"devnet", "--http.addr", "127.0.0.1:0", "--stream.max-bytes", "-1"}, "stream max bytes must not be negative"},
+		{[]string{"devnet", "--http.addr", "127.0.0.1:0", "--stream.listen", "nowhere"}, `stream listen address "nowhere"`},
+		{[]string{"devnet", "--http.addr", "127.0.0.1:0", "--devnet.replicas", "17"}, "--devnet.replicas must be between 0 and 16"},
+		{[]string{"devnet", "--http.addr", "127.0.0.1:0", "--stream.disable"}, "devnet replicas need the diff stream"},
+		{[]string{"replica", "--datadir", t.TempDir(), "--sequencer.address", "0x12"}, `--sequencer.address: "0x12" is not an address`},
+		{[]string{"replica", "--datadir", t.TempDir(), "--stream.url", ""}, "the stream URL (--stream.url) is required"},
+		{[]string{"replica", "--datadir", t.TempDir(), "--stream.window", "0"}, "the stream window must be positive"},
+		{[]string{"replica", "--datadir", t.TempDir(), "--sequencer.rpc", ""}, "the sequencer's RPC URL (--sequencer.rpc) is required"},
+		{[]string{"replica", "--datadir", ""}, "--datadir must not be empty"},
 	} {
 		out, err := runMain(t, tc.args...)
 		if exitCode(err) == 0 || !strings.Contains(out, tc.want) {
