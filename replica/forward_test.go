@@ -37,7 +37,7 @@ func TestForwarderAnswers(t *testing.T) {
 					t.Fatalf("errs %v", errs)
 				}
 			}},
-		"garbage": {200, `<html>`, unreachable},
+		"garbage":    {200, `<html>`, unreachable},
 		"http error": {502, `bad gateway`, unreachable},
 		"missing and duplicate ids": {200, `[{"id":0,"result":` + hash + `},{"id":0,"result":` + hash + `},{"id":7,"result":` + hash + `}]`,
 			func(t *testing.T, errs []error) {

@@ -129,6 +129,7 @@ func (s *Sequencer) registerStreamMetrics() {
 	counter("published_messages_total", "Messages published to the diff stream.", func(st stream.PublisherStats) uint64 { return st.Messages })
 	counter("published_bytes_total", "Bytes published to the diff stream.", func(st stream.PublisherStats) uint64 { return st.Bytes })
 	counter("publish_failures_total", "Publishing sessions that ended on an error (stream down or refusing).", func(st stream.PublisherStats) uint64 { return st.Errors })
+	counter("reconnects_total", "Times the connection to the stream server was re-established.", func(st stream.PublisherStats) uint64 { return st.Reconnects })
 	gauge("connected", "1 while the publisher is connected to the stream.", func(st stream.PublisherStats) float64 {
 		if st.Connected {
 			return 1

@@ -75,10 +75,13 @@ func (c *Config) Check() error {
 	return nil
 }
 
-func (c *Config) miniStream() string    { return c.Name + "_MINI" }
-func (c *Config) headerStream() string  { return c.Name + "_HEADERS" }
-func (c *Config) miniSubject() string   { return strings.ToLower(c.Name) + ".mini" }
-func (c *Config) headerSubject() string { return strings.ToLower(c.Name) + ".headers" }
+// names are the JetStream stream and subject of a kind of message.
+func (c *Config) names(k Kind) (stream, subject string) {
+	if k == KindMiniBlock {
+		return c.Name + "_MINI", strings.ToLower(c.Name) + ".mini"
+	}
+	return c.Name + "_HEADERS", strings.ToLower(c.Name) + ".headers"
+}
 
 // splitListen parses HOST:PORT; port 0 becomes nats-server's random port.
 func splitListen(addr string) (string, int, error) {

@@ -72,13 +72,18 @@ type PublisherStats struct {
 	Messages, Bytes          uint64
 	MiniBytes                uint64 // Bytes of mini-block messages (the rest: headers)
 	Errors                   uint64 // sessions that ended on an error (stream down, refused)
+	Reconnects               uint64 // times the connection to the stream server was re-established
 	Connected                bool
 }
 
 // Stats returns the publisher's counters.
 func (p *Publisher) Stats() PublisherStats {
-	return PublisherStats{NextMiniBlock: p.miniNext.Load(), NextBlock: p.headNext.Load(), Messages: p.published.Load(),
+	st := PublisherStats{NextMiniBlock: p.miniNext.Load(), NextBlock: p.headNext.Load(), Messages: p.published.Load(),
 		Bytes: p.bytes.Load(), MiniBytes: p.miniBytes.Load(), Errors: p.errs.Load(), Connected: p.connected.Load() && p.conn.Load() != nil && p.conn.Load().IsConnected()}
+	if nc := p.conn.Load(); nc != nil {
+		st.Reconnects = nc.Stats().Reconnects
+	}
+	return st
 }
 
 // Run publishes until ctx ends. Stream outages are logged and retried; Run
@@ -153,76 +158,78 @@ type kindOps struct {
 func (p *Publisher) ops(k Kind) kindOps {
 	startMini, startBlock := p.src.StreamStart()
 	hub := p.src.Hub()
+	stream, subject := p.cfg.names(k)
 	if k == KindMiniBlock {
 		var buf []*rpc.MiniBlockEvent
-		return kindOps{
-			stream: p.cfg.miniStream(), subject: p.cfg.miniSubject(), head: p.src.MiniBlockHead,
-			start: startMini + 1, next: &p.miniNext,
+		return kindOps{stream: stream, subject: subject, head: p.src.MiniBlockHead, start: startMini + 1, next: &p.miniNext,
 			fetch: func(from uint64, max int, enc *Encoder) ([][]byte, <-chan struct{}, error) {
 				r := hub.MiniBlocks(from, max, buf[:0])
 				buf = r.Items
-				var out [][]byte
-				if !r.Started || from < r.Oldest {
-					// Behind the hub's window: read the log.
-					for i := from; i <= p.src.MiniBlockHead() && len(out) < max && (!r.Started || i < r.Oldest); i++ {
+				return fetchEncoded(r, from, max, p.src.MiniBlockHead(), "mini-block",
+					func(i uint64) ([]byte, error) {
 						mb, err := p.src.StoredMiniBlock(i)
 						if err != nil {
-							return nil, nil, fmt.Errorf("read mini-block %d: %w", i, err)
+							return nil, err
 						}
-						data, err := enc.MiniBlock(mb)
-						if err != nil {
-							return nil, nil, fmt.Errorf("encode mini-block %d: %w", i, err)
-						}
-						out = append(out, data)
-					}
-					return out, r.Wake, nil
-				}
-				for _, ev := range r.Items {
-					data, err := enc.MiniBlock(ev.Mini)
-					if err != nil {
-						return nil, nil, fmt.Errorf("encode mini-block %d: %w", ev.Mini.Index, err)
-					}
-					out = append(out, data)
-				}
-				return out, r.Wake, nil
+						return enc.MiniBlock(mb)
+					},
+					func(ev *rpc.MiniBlockEvent) (uint64, []byte, error) {
+						data, err := enc.MiniBlock(ev.Mini)
+						return ev.Mini.Index, data, err
+					})
 			},
 		}
 	}
 	var buf []*rpc.HeadEvent
-	return kindOps{
-		stream: p.cfg.headerStream(), subject: p.cfg.headerSubject(), head: p.src.HeadNumber,
-		start: startBlock + 1, next: &p.headNext,
+	return kindOps{stream: stream, subject: subject, head: p.src.HeadNumber, start: startBlock + 1, next: &p.headNext,
 		fetch: func(from uint64, max int, enc *Encoder) ([][]byte, <-chan struct{}, error) {
 			r := hub.Heads(from, max, buf[:0])
 			buf = r.Items
-			var out [][]byte
-			if !r.Started || from < r.Oldest {
-				for n := from; n <= p.src.HeadNumber() && len(out) < max && (!r.Started || n < r.Oldest); n++ {
+			return fetchEncoded(r, from, max, p.src.HeadNumber(), "header",
+				func(n uint64) ([]byte, error) {
 					rec, err := p.src.StoredBlock(n)
 					if err != nil {
-						return nil, nil, fmt.Errorf("read block %d: %w", n, err)
+						return nil, err
 					}
-					data, err := enc.BlockRecord(rec)
-					if err != nil {
-						return nil, nil, fmt.Errorf("encode header %d: %w", n, err)
+					return enc.BlockRecord(rec)
+				},
+				func(ev *rpc.HeadEvent) (uint64, []byte, error) {
+					n := ev.Header.Number.Uint64()
+					if ev.Signature == nil {
+						return n, nil, errors.New("the head event carries no signature")
 					}
-					out = append(out, data)
-				}
-				return out, r.Wake, nil
-			}
-			for _, ev := range r.Items {
-				if ev.Signature == nil {
-					return nil, nil, fmt.Errorf("head event %d carries no signature", ev.Header.Number)
-				}
-				data, err := enc.BlockRecord(&store.BlockRecord{Header: ev.Header, Signature: ev.Signature, FirstMini: ev.FirstMini, LastMini: ev.LastMini})
-				if err != nil {
-					return nil, nil, fmt.Errorf("encode header %d: %w", ev.Header.Number, err)
-				}
-				out = append(out, data)
-			}
-			return out, r.Wake, nil
+					data, err := enc.BlockRecord(&store.BlockRecord{Header: ev.Header, Signature: ev.Signature, FirstMini: ev.FirstMini, LastMini: ev.LastMini})
+					return n, data, err
+				})
 		},
 	}
+}
+
+// fetchEncoded encodes the messages from sequence number from on, at most max:
+// the hub's events when it still holds from, else the node's log (up to its
+// head and the hub's oldest event). It returns the hub's wake channel for when
+// nothing was available.
+func fetchEncoded[T any](r rpc.HubRead[T], from uint64, max int, head uint64, what string,
+	stored func(seq uint64) ([]byte, error), event func(T) (uint64, []byte, error)) ([][]byte, <-chan struct{}, error) {
+	var out [][]byte
+	if !r.Started || from < r.Oldest {
+		for seq := from; seq <= head && len(out) < max && (!r.Started || seq < r.Oldest); seq++ {
+			data, err := stored(seq)
+			if err != nil {
+				return nil, nil, fmt.Errorf("stored %s %d: %w", what, seq, err)
+			}
+			out = append(out, data)
+		}
+		return out, r.Wake, nil
+	}
+	for _, ev := range r.Items {
+		seq, data, err := event(ev)
+		if err != nil {
+			return nil, nil, fmt.Errorf("encode %s %d: %w", what, seq, err)
+		}
+		out = append(out, data)
+	}
+	return out, r.Wake, nil
 }
 
 // session makes sure the stream exists and publishes into it from its last
@@ -282,7 +289,7 @@ func (p *Publisher) publish(ctx context.Context, js jetstream.JetStream, o kindO
 	}
 	p.published.Add(1)
 	p.bytes.Add(uint64(len(data)))
-	if o.stream == p.cfg.miniStream() {
+	if o.next == &p.miniNext {
 		p.miniBytes.Add(uint64(len(data)))
 	}
 	return nil

@@ -59,20 +59,13 @@ func Connect(url, name string, log *slog.Logger) (*nats.Conn, error) {
 // Close closes the connection.
 func (c *Conn) Close() { c.nc.Close() }
 
-func (c *Conn) names(k Kind) (stream, subject string) {
-	if k == KindMiniBlock {
-		return c.cfg.miniStream(), c.cfg.miniSubject()
-	}
-	return c.cfg.headerStream(), c.cfg.headerSubject()
-}
-
 // ErrNoStream is returned when the stream does not exist (yet).
 var ErrNoStream = errors.New("stream does not exist")
 
 // Bounds returns the first and last sequence number a stream holds. An empty
 // stream has last = first - 1.
 func (c *Conn) Bounds(ctx context.Context, k Kind) (first, last uint64, err error) {
-	name, _ := c.names(k)
+	name, _ := c.cfg.names(k)
 	s, err := c.js.Stream(ctx, name)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
 		return 0, 0, fmt.Errorf("%w: %s", ErrNoStream, name)
@@ -89,7 +82,7 @@ func (c *Conn) Bounds(ctx context.Context, k Kind) (first, last uint64, err erro
 
 // Get fetches one message by its sequence number.
 func (c *Conn) Get(ctx context.Context, k Kind, seq uint64) ([]byte, error) {
-	name, _ := c.names(k)
+	name, _ := c.cfg.names(k)
 	s, err := c.js.Stream(ctx, name)
 	if err != nil {
 		return nil, fmt.Errorf("stream %s: %w", name, err)
@@ -107,7 +100,7 @@ func (c *Conn) Get(ctx context.Context, k Kind, seq uint64) ([]byte, error) {
 // (the caller, not the server, is the authority on what it has applied), with
 // at most window messages buffered ahead of fn.
 func (c *Conn) Follow(ctx context.Context, k Kind, durable string, from uint64, window int, fn func(seq uint64, data []byte) error) error {
-	name, subject := c.names(k)
+	name, subject := c.cfg.names(k)
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	err := c.js.DeleteConsumer(cctx, name, durable)
 	if err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
