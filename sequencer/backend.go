@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"strings"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -387,20 +388,27 @@ func (b *backend) SendRawTransactionSync(ctx context.Context, raw []byte, timeou
 		return nil, err
 	}
 	b.s.hub.PublishPendingTxs([]common.Hash{t.Hash})
+	return b.s.awaitReceipt(ctx, t.Hash, ch, timeout)
+}
+
+// awaitReceipt waits for the receipt a waiter registered for hash receives:
+// the transaction's mini-block was made durable (sequencer) or applied
+// (replica). The waiter is removed on timeout, cancellation or stop.
+func (s *Sequencer) awaitReceipt(ctx context.Context, hash common.Hash, ch chan waitResult, timeout time.Duration) (*rpc.ReceiptInfo, error) {
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
 	select {
 	case r := <-ch:
 		return r.receipt, r.err
 	case <-timer.C:
-		b.s.waiters.remove(t.Hash, ch)
+		s.waiters.remove(hash, ch)
 		return nil, rpc.ErrSyncTimeout
 	case <-ctx.Done():
-		b.s.waiters.remove(t.Hash, ch)
+		s.waiters.remove(hash, ch)
 		return nil, ctx.Err()
-	case <-b.s.stop:
-		b.s.waiters.remove(t.Hash, ch)
-		return nil, errors.New("sequencer stopping")
+	case <-s.stop:
+		s.waiters.remove(hash, ch)
+		return nil, errors.New(strings.ToLower(s.role()) + " stopping")
 	}
 }
 

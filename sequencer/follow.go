@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -341,18 +342,7 @@ func checkSealed(got *types.Header, firstMini, lastMini uint64, want *store.Bloc
 	if len(diffs) == 0 {
 		add("hash", got.Hash(), w.Hash())
 	}
-	return fmt.Errorf("%w: block %d: computed %s", ErrMismatch, w.Number, joinDiffs(diffs))
-}
-
-func joinDiffs(d []string) string {
-	var b bytes.Buffer
-	for i, s := range d {
-		if i > 0 {
-			b.WriteString("; ")
-		}
-		b.WriteString(s)
-	}
-	return b.String()
+	return fmt.Errorf("%w: block %d: computed %s", ErrMismatch, w.Number, strings.Join(diffs, "; "))
 }
 
 // forward sends transactions to the sequencer and announces the accepted ones
@@ -389,21 +379,7 @@ func (s *Sequencer) forwardSync(ctx context.Context, raw []byte, timeout time.Du
 		s.waiters.remove(tx.Hash(), ch)
 		return nil, errs[0]
 	}
-	timer := time.NewTimer(timeout)
-	defer timer.Stop()
-	select {
-	case r := <-ch:
-		return r.receipt, r.err
-	case <-timer.C:
-		s.waiters.remove(tx.Hash(), ch)
-		return nil, rpc.ErrSyncTimeout
-	case <-ctx.Done():
-		s.waiters.remove(tx.Hash(), ch)
-		return nil, ctx.Err()
-	case <-s.stop:
-		s.waiters.remove(tx.Hash(), ch)
-		return nil, errors.New("replica stopping")
-	}
+	return s.awaitReceipt(ctx, tx.Hash(), ch, timeout)
 }
 
 // Halted is the error that stopped the node from working, nil while it works.
