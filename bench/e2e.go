@@ -125,6 +125,14 @@ type SendOptions struct {
 	// not the verification). Client goroutines carry the pprof label
 	// bench=client.
 	Profile string
+	// StateTag is the block tag whose nonces show a transaction done:
+	// "pending" (the default) on Kestrel, where it is the newest durable
+	// mini-block; "latest" on go-ethereum, whose pending state includes its
+	// pool.
+	StateTag string
+	// Sample, when set, is called every 100 ms during the phase (throughput
+	// over time).
+	Sample func(elapsed time.Duration)
 }
 
 func (o *SendOptions) defaults() {
@@ -278,6 +286,7 @@ func RunThroughput(ctx context.Context, url string, w *Workload, txs []RawTx, op
 		return nil, err
 	}
 	defer c.close()
+	c.tag = opts.StateTag
 
 	// Pre-state checks and reads (untimed).
 	addrs, from, want := expectedNonces(w, txs)
@@ -342,6 +351,24 @@ func RunThroughput(ctx context.Context, url string, w *Workload, txs []RawTx, op
 	)
 	cpu0 := processCPU()
 	start := time.Now()
+	stopSample := func() {}
+	if opts.Sample != nil {
+		sctx, stop := context.WithCancel(ctx)
+		stopSample = stop
+		defer stop()
+		go func() {
+			t := time.NewTicker(100 * time.Millisecond)
+			defer t.Stop()
+			for {
+				select {
+				case <-sctx.Done():
+					return
+				case <-t.C:
+					opts.Sample(time.Since(start))
+				}
+			}
+		}()
+	}
 	pprof.Do(ctx, pprof.Labels("bench", "client"), func(ctx context.Context) {
 		for range opts.Conns {
 			wg.Add(1)
@@ -419,6 +446,7 @@ func RunThroughput(ctx context.Context, url string, w *Workload, txs []RawTx, op
 		}
 	})
 	res.CPU = processCPU() - cpu0
+	stopSample()
 	stopProfile()
 	if p := s.fatal.Load(); p != nil {
 		return nil, *p
@@ -479,6 +507,27 @@ type LatencyResult struct {
 	ServiceP99 time.Duration `json:"serviceP99Ns"`
 	// Late counts calls sent more than 1ms after their slot.
 	Late int `json:"late"`
+
+	// Per call, for figures derived afterwards: call i was due at start +
+	// i*period; ok[i] says it succeeded, after lat[i].
+	start  time.Time
+	period time.Duration
+	ok     []bool
+	lat    []time.Duration
+}
+
+// slot is when call i was due.
+func (r *LatencyResult) slot(i int) time.Time { return r.start.Add(time.Duration(i) * r.period) }
+
+// latenciesMs returns the successful calls' latencies in milliseconds.
+func (r *LatencyResult) latenciesMs() []float64 {
+	var out []float64
+	for i, ok := range r.ok {
+		if ok {
+			out = append(out, msf(r.lat[i]))
+		}
+	}
+	return out
 }
 
 // RunLatency offers eth_sendRawTransactionSync calls open loop: call i is sent
@@ -597,7 +646,8 @@ func RunLatency(ctx context.Context, url string, txs []RawTx, opts LatencyOption
 		}
 		wg.Wait()
 	})
-	res := &LatencyResult{Offered: float64(opts.Rate), Sent: n, ErrorSamples: errs, Late: int(late.Load())}
+	res := &LatencyResult{Offered: float64(opts.Rate), Sent: n, ErrorSamples: errs, Late: int(late.Load()),
+		start: start, period: period, ok: ok, lat: lat}
 	var okLat, okSvc []time.Duration
 	for i := range ok {
 		if ok[i] {

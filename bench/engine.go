@@ -350,13 +350,23 @@ func prepareEngine(w *Workload, blockTxs int) (*engineInput, error) {
 		return nil, err
 	}
 	for first := 0; first < len(txs); first += blockTxs {
-		in.blocks = append(in.blocks, txs[first:min(first+blockTxs, len(txs))])
+		block := txs[first:min(first+blockTxs, len(txs))]
+		in.blocks = append(in.blocks, block)
+		// A block must hold its transactions' gas limits: where the genesis
+		// gas limit is too small for them (10,000 deployments are), every
+		// engine runs with a larger one.
+		var gas uint64
+		for _, tx := range block {
+			gas += tx.Tx.Gas()
+		}
+		gen.GasLimit = max(gen.GasLimit, gas)
 	}
 	return in, nil
 }
 
 // env is the environment of block b (from 0): number b+1, the genesis base fee
-// and gas limit in every block (no EIP-1559 adjustment, in every engine alike).
+// and gas limit in every block (no EIP-1559 adjustment, in every engine alike;
+// prepareEngine raises the gas limit to what the largest block needs).
 func (in *engineInput) env(b int) *exec.Env {
 	n := uint64(b + 1)
 	return &exec.Env{Config: in.cfg, GetHash: fakeHash, Block: chain.BlockEnv{

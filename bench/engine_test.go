@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -74,7 +75,8 @@ func TestRunEngineReport(t *testing.T) {
 		}
 	}
 	// Mix: 70% ERC-20, 20% ETH, 10% swaps.
-	if k := rep.Workloads[3].TxKinds; k["erc20"] != txs*7/10 || k["transfers"] != txs*2/10 || k["hotswap"] != txs/10 {
+	mix := rep.Workloads[slices.Index(EngineKinds, KindMix)]
+	if k := mix.TxKinds; k["erc20"] != txs*7/10 || k["transfers"] != txs*2/10 || k["hotswap"] != txs/10 {
 		t.Fatalf("mix kinds %v", k)
 	}
 	if runtime := rep.Machine.GOMAXPROCS; runtime < 1 {
@@ -225,7 +227,7 @@ func TestWorkloadHotSwapAndMix(t *testing.T) {
 			t.Fatalf("tx %d kind %s", i, tx.Kind)
 		}
 		if tx.Kind == KindHotSwap {
-			if tx.ZeroForOne != dir || tx.MinOut == nil || tx.MinOut.Sign() <= 0 || tx.To != -1 {
+			if tx.ZeroForOne != dir || tx.MinOut == nil || tx.MinOut.Sign() <= 0 || tx.To != -1 || tx.Pool != w.Pool {
 				t.Fatalf("swap %d: %+v", i, tx)
 			}
 			dir = !dir
@@ -254,10 +256,15 @@ func TestWorkloadHotSwapAndMix(t *testing.T) {
 	if _, err := ParseEngineKinds("transfers"); err != nil {
 		t.Fatal(err)
 	}
-	if k, err := ParseEngineKinds("all"); err != nil || len(k) != 4 {
+	if k, err := ParseEngineKinds("all"); err != nil || len(k) != 7 || k[3] != KindSwaps || k[6] != KindMix {
 		t.Fatal(k, err)
 	}
-	if _, err := ParseEngineKinds("swaps"); err == nil {
+	for _, k := range []Kind{KindSwaps, KindNFT, KindDeploy} {
+		if got, err := ParseEngineKinds(string(k)); err != nil || len(got) != 1 || got[0] != k {
+			t.Fatal(k, got, err)
+		}
+	}
+	if _, err := ParseEngineKinds("swap"); err == nil {
 		t.Fatal("unknown workload accepted")
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/ethereum/go-ethereum/common"
 	"io"
 	"log/slog"
 	"os"
@@ -268,13 +269,44 @@ type stamps struct {
 	mu  sync.Mutex
 	at  map[uint64]time.Time
 	pos map[uint64]uint32 // position in block
+	// txs, when recorded, is when each transaction appeared.
+	txs map[common.Hash]time.Time
+}
+
+// stampLags is every replica's lag behind the sequencer for the mini-blocks
+// from..last that both saw, and the same without each block's first
+// blockEdge mini-blocks (interior), both sorted.
+func stampLags(seq *stamps, reps []*stamps, from, last uint64) (lags, interior []time.Duration) {
+	seq.mu.Lock()
+	defer seq.mu.Unlock()
+	for _, rs := range reps {
+		rs.mu.Lock()
+		for i := from; i <= last; i++ {
+			a, okA := seq.at[i]
+			b, okB := rs.at[i]
+			if okA && okB {
+				lags = append(lags, b.Sub(a)) // one process, one monotonic clock
+				if seq.pos[i] >= blockEdge {
+					interior = append(interior, b.Sub(a))
+				}
+			}
+		}
+		rs.mu.Unlock()
+	}
+	slices.Sort(lags)
+	slices.Sort(interior)
+	return lags, interior
 }
 
 // watchHub records the publication time of every mini-block event the hub
 // publishes from index from on, until ctx ends: on the sequencer when the
-// mini-block became durable, on a replica when it was applied.
-func watchHub(ctx context.Context, hub *rpc.Hub, from uint64) *stamps {
+// mini-block became durable, on a replica when it was applied. With txs, the
+// time of each transaction is recorded too.
+func watchHub(ctx context.Context, hub *rpc.Hub, from uint64, txs bool) *stamps {
 	st := &stamps{at: make(map[uint64]time.Time), pos: make(map[uint64]uint32)}
+	if txs {
+		st.txs = make(map[common.Hash]time.Time)
+	}
 	go func() {
 		next := from
 		var buf []*rpc.MiniBlockEvent
@@ -286,6 +318,11 @@ func watchHub(ctx context.Context, hub *rpc.Hub, from uint64) *stamps {
 				for _, ev := range r.Items {
 					st.at[ev.Mini.Index] = ev.At
 					st.pos[ev.Mini.Index] = ev.Mini.IndexInBlock
+					if st.txs != nil {
+						for _, tx := range ev.Mini.Txs {
+							st.txs[tx.Hash()] = ev.At
+						}
+					}
 				}
 				st.mu.Unlock()
 				next = r.Items[len(r.Items)-1].Mini.Index + 1
@@ -348,10 +385,10 @@ func runReplicaWorkload(ctx context.Context, o ReplicaOptions, kind Kind) (*Repl
 	// Lag at the offered rate, both replicas.
 	lctx, stopWatch := context.WithCancel(ctx)
 	from := seq.MiniBlockHead() + 1
-	seqStamps := watchHub(lctx, seq.Hub(), from)
+	seqStamps := watchHub(lctx, seq.Hub(), from, false)
 	var repStamps []*stamps
 	for _, r := range c.replicas {
-		repStamps = append(repStamps, watchHub(lctx, r.Node().Hub(), from))
+		repStamps = append(repStamps, watchHub(lctx, r.Node().Hub(), from, false))
 	}
 	lr, err := RunPaced(ctx, c.node.URL(), w.Extra(), o.Rate)
 	if err != nil {
@@ -369,28 +406,10 @@ func runReplicaWorkload(ctx context.Context, o ReplicaOptions, kind Kind) (*Repl
 	}
 	time.Sleep(50 * time.Millisecond)
 	stopWatch()
-	var lags, interior []time.Duration
-	seqStamps.mu.Lock()
-	for _, rs := range repStamps {
-		rs.mu.Lock()
-		for i := from; i <= last; i++ {
-			a, okA := seqStamps.at[i]
-			b, okB := rs.at[i]
-			if okA && okB {
-				lags = append(lags, b.Sub(a)) // one process, one monotonic clock
-				if seqStamps.pos[i] >= blockEdge {
-					interior = append(interior, b.Sub(a))
-				}
-			}
-		}
-		rs.mu.Unlock()
-	}
-	seqStamps.mu.Unlock()
+	lags, interior := stampLags(seqStamps, repStamps, from, last)
 	if len(lags) == 0 {
 		return nil, errors.New("lag phase: no mini-block seen on both sides")
 	}
-	slices.Sort(lags)
-	slices.Sort(interior)
 	wr.LagP99Interior = percentile(interior, 99)
 	wr.LagAchieved, wr.LagSamples = lr.TxPerSec, len(lags)
 	wr.LagP50, wr.LagP99, wr.LagMax = percentile(lags, 50), percentile(lags, 99), lags[len(lags)-1]

@@ -25,6 +25,15 @@ const maxBatch = 1000
 type rpcClient struct {
 	hc  *fasthttp.HostClient
 	url string
+	// tag is the block tag of nonce and balance reads ("pending" if empty).
+	tag string
+}
+
+func (c *rpcClient) stateTag() string {
+	if c.tag == "" {
+		return "pending"
+	}
+	return c.tag
 }
 
 func newRPCClient(rawURL string, maxConns int) (*rpcClient, error) {
@@ -159,11 +168,11 @@ func (c *rpcClient) batch(calls []rpcCall) ([]rpcResponse, error) {
 	return out, nil
 }
 
-// nonces returns the pending nonce of each address.
+// nonces returns the nonce of each address at the client's state tag.
 func (c *rpcClient) nonces(addrs []common.Address) ([]uint64, error) {
 	calls := make([]rpcCall, len(addrs))
 	for i, a := range addrs {
-		calls[i] = rpcCall{"eth_getTransactionCount", []any{a, "pending"}}
+		calls[i] = rpcCall{"eth_getTransactionCount", []any{a, c.stateTag()}}
 	}
 	rs, err := c.batch(calls)
 	if err != nil {
@@ -183,16 +192,16 @@ func (c *rpcClient) nonces(addrs []common.Address) ([]uint64, error) {
 	return out, nil
 }
 
-// balances returns each address's pending ETH balance, or its pending balance of
-// token when token is not nil.
+// balances returns each address's ETH balance, or its balance of token when
+// token is not nil, at the client's state tag.
 func (c *rpcClient) balances(addrs []common.Address, token *common.Address) ([]*big.Int, error) {
 	calls := make([]rpcCall, len(addrs))
 	for i, a := range addrs {
 		if token == nil {
-			calls[i] = rpcCall{"eth_getBalance", []any{a, "pending"}}
+			calls[i] = rpcCall{"eth_getBalance", []any{a, c.stateTag()}}
 		} else {
 			msg := map[string]any{"to": *token, "data": hexutil.Bytes(contracts.ERC20BalanceOfData(a))}
-			calls[i] = rpcCall{"eth_call", []any{msg, "pending"}}
+			calls[i] = rpcCall{"eth_call", []any{msg, c.stateTag()}}
 		}
 	}
 	rs, err := c.batch(calls)

@@ -50,6 +50,21 @@ const (
 	// from many swappers: every transaction reads and writes the same reserves
 	// and pool balances, so none of them commute.
 	KindHotSwap Kind = "hotswap"
+	// KindSwaps is swaps on one hot pool and many cold ones (ColdPools pools,
+	// all Pool.sol over the same two tokens, each with its own reserves and
+	// balances): HotPercent percent of the senders swap on the hot pool, the
+	// others on the cold pools in turn (see Workload.SenderPool), so the hot
+	// pool's swaps conflict with each other while a cold pool sees a few swaps
+	// per block.
+	KindSwaps Kind = "swaps"
+	// KindNFT is ERC-721 mints (contracts/src/NFT.sol): every sender calls
+	// mint(recipient) on one collection, which gives each recipient the next
+	// id, so every mint reads and writes the collection's id counter.
+	KindNFT Kind = "nft"
+	// KindDeploy is contract creations: every transaction deploys a fresh
+	// ERC-20 (contracts/src/ERC20.sol, DeployTokenSupply minted to the
+	// deployer) at the address its sender and nonce give.
+	KindDeploy Kind = "deploy"
 	// KindMix interleaves 70% ERC-20 transfers, 20% ETH transfers and 10% hot
 	// pool swaps with a fixed pattern (see MixKind).
 	KindMix Kind = "mix"
@@ -61,7 +76,7 @@ var Kinds = []Kind{KindETH, KindERC20}
 
 // EngineKinds lists the engine benchmark's workloads (`kestrel bench engine`)
 // in report order.
-var EngineKinds = []Kind{KindETH, KindERC20, KindHotSwap, KindMix}
+var EngineKinds = []Kind{KindETH, KindERC20, KindHotSwap, KindSwaps, KindNFT, KindDeploy, KindMix}
 
 // EngineName is the workload's name in the engine benchmark, where ETH
 // transfers are called "transfers" (the issue's name).
@@ -72,18 +87,18 @@ func EngineName(k Kind) string {
 	return string(k)
 }
 
-// ParseEngineKinds turns "transfers" (or "eth"), "erc20", "hotswap", "mix" or
-// "all" into workloads.
+// ParseEngineKinds turns "transfers" (or "eth"), "erc20", "hotswap", "swaps",
+// "nft", "deploy", "mix" or "all" into workloads.
 func ParseEngineKinds(s string) ([]Kind, error) {
 	switch s {
 	case "all":
 		return EngineKinds, nil
 	case "transfers", string(KindETH):
 		return []Kind{KindETH}, nil
-	case string(KindERC20), string(KindHotSwap), string(KindMix):
+	case string(KindERC20), string(KindHotSwap), string(KindSwaps), string(KindNFT), string(KindDeploy), string(KindMix):
 		return []Kind{Kind(s)}, nil
 	}
-	return nil, fmt.Errorf("unknown workload %q (want transfers, erc20, hotswap, mix or all)", s)
+	return nil, fmt.Errorf("unknown workload %q (want transfers, erc20, hotswap, swaps, nft, deploy, mix or all)", s)
 }
 
 // mixPattern is KindMix's kinds of ten consecutive transactions: 7 ERC-20, 2 ETH,
@@ -129,19 +144,61 @@ var (
 	Token0Address = common.HexToAddress("0x00000000000000000000000000000000000e2000")
 	Token1Address = common.HexToAddress("0x00000000000000000000000000000000000e2001")
 	PoolAddress   = common.HexToAddress("0x0000000000000000000000000000000000000a33")
+	// NFTAddress is where the genesis places the nft workload's collection.
+	NFTAddress = common.HexToAddress("0x00000000000000000000000000000000000e0721")
 	// PoolLiquidity is each of the pool's two reserves at the start: large
 	// against SwapAmountIn, so the price moves little over a run.
 	PoolLiquidity = new(big.Int).Mul(big.NewInt(1_000_000_000), big.NewInt(params.Ether))
 	// SwapAmountIn is the smallest swap input; swap i adds (i mod 1000) * 1e15.
 	SwapAmountIn = big.NewInt(params.Ether)
+	// DeployTokenSupply is what each ERC-20 of the deploy workload mints to its
+	// deployer.
+	DeployTokenSupply = new(big.Int).Mul(big.NewInt(1_000_000), big.NewInt(params.Ether))
 )
 
-// Gas limits per transaction.
+// Names of the tokens the workloads deploy, all shorter than 32 bytes (one
+// storage word each).
+const (
+	deployTokenName   = "Kestrel Deploy Token"
+	deployTokenSymbol = "KDT"
+	nftName           = "Kestrel Bench NFT"
+	nftSymbol         = "KBN"
+)
+
+// Gas limits per transaction, each with headroom over what the transaction
+// uses (TestEngineSwaps, TestEngineNFT and TestEngineDeploy check the new
+// kinds' at a tenth).
 const (
 	ETHTransferGas   = params.TxGas
 	ERC20TransferGas = 80_000
 	PoolSwapGas      = 150_000
+	// NFTMintGas covers a mint to an account that holds no token yet (three
+	// fresh storage slots when the counter is zero, two otherwise).
+	NFTMintGas = 120_000
+	// DeployGas covers an ERC-20 deployment: the init code as calldata, the
+	// constructor's four fresh storage slots and 200 gas per runtime byte.
+	DeployGas = 700_000
 )
+
+// The swaps workload's defaults and limits.
+const (
+	// DefaultColdPools is the swaps workload's cold pool count.
+	DefaultColdPools = 100
+	// MaxColdPools bounds ColdPools (the pools' addresses are
+	// ColdPoolAddress(0..MaxColdPools-1)).
+	MaxColdPools = 1 << 16
+	// DefaultHotPercent is the percentage of the swaps workload's senders that
+	// swap on the hot pool.
+	DefaultHotPercent = 50
+	// NoHotSwaps as WorkloadConfig.HotPercent sends every swap to a cold pool.
+	NoHotSwaps = -1
+)
+
+// ColdPoolAddress is where the genesis places the swaps workload's cold pool k
+// (the hot pool is at PoolAddress).
+func ColdPoolAddress(k int) common.Address {
+	return common.BigToAddress(big.NewInt(0xb00000 + int64(k)))
+}
 
 // WorkloadConfig selects a workload. Equal configs give byte-identical
 // transactions.
@@ -161,6 +218,13 @@ type WorkloadConfig struct {
 	// StartNonces are the senders' nonces before the first transaction (external
 	// nodes where the senders already sent something); missing means 0.
 	StartNonces map[common.Address]uint64
+	// ColdPools is the swaps workload's number of cold pools (0:
+	// DefaultColdPools).
+	ColdPools int
+	// HotPercent is the percentage (1 to 100) of the swaps workload's senders,
+	// and so of its swaps, that trade on the hot pool; 0 means
+	// DefaultHotPercent and NoHotSwaps none.
+	HotPercent int
 }
 
 // Sender is a funded bench account.
@@ -179,11 +243,16 @@ type RawTx struct {
 	Hash   common.Hash
 	Sender int // index into Workload.Senders
 	Nonce  uint64
-	To     int // index into Workload.Recipients (-1 for swaps)
-	// Amount is the value sent (wei or token units), or a swap's input.
+	To     int // index into Workload.Recipients (-1 for swaps and deployments)
+	// Amount is the value sent (wei or token units), a swap's input, the id an
+	// NFT mint gives To when every mint before it ran in order, or the supply
+	// a deployed token mints to its deployer.
 	Amount *big.Int
+	// Pool is the pool a swap trades on.
+	Pool common.Address
 	// ZeroForOne and MinOut are a swap's direction and minimum output: the
-	// exact output when every transaction before it ran in order.
+	// exact output when every transaction before it ran in order (on every
+	// pool, directions alternate from zero-for-one).
 	ZeroForOne bool
 	MinOut     *big.Int
 }
@@ -194,8 +263,13 @@ type Workload struct {
 	Senders    []Sender
 	Recipients []common.Address
 	Token      common.Address
-	// Token0, Token1 and Pool are the hot pool's contracts (hotswap and mix).
+	// Token0, Token1 and Pool are the hot pool's contracts (hotswap, swaps and
+	// mix); ColdPools are the swaps workload's other pools, over the same two
+	// tokens.
 	Token0, Token1, Pool common.Address
+	ColdPools            []common.Address
+	// NFT is the nft workload's collection.
+	NFT common.Address
 	// Txs holds Config.Txs throughput transactions followed by Config.Extra more, in
 	// sending order: transaction i comes from sender i mod Senders, so every round
 	// of Senders transactions raises each sender's nonce by one.
@@ -240,9 +314,19 @@ func (c *WorkloadConfig) check() error {
 		return errors.New("sender count must be positive")
 	case c.Recipients < 0:
 		return errors.New("recipient count must not be negative")
+	case c.ColdPools < 0 || c.ColdPools > MaxColdPools:
+		return fmt.Errorf("cold pool count must be between 0 and %d", MaxColdPools)
+	case c.HotPercent < NoHotSwaps || c.HotPercent > 100:
+		return errors.New("hot pool percentage must be between 0 and 100 (or NoHotSwaps)")
 	}
 	if c.Recipients == 0 {
 		c.Recipients = c.Senders
+	}
+	if c.ColdPools == 0 {
+		c.ColdPools = DefaultColdPools
+	}
+	if c.HotPercent == 0 {
+		c.HotPercent = DefaultHotPercent
 	}
 	if c.ChainID == 0 {
 		c.ChainID = chain.DevChainID
@@ -256,9 +340,15 @@ func Generate(cfg WorkloadConfig) (*Workload, error) {
 	if err := cfg.check(); err != nil {
 		return nil, err
 	}
-	w := &Workload{Config: cfg, Token: cfg.Token, Token0: Token0Address, Token1: Token1Address, Pool: PoolAddress}
+	w := &Workload{Config: cfg, Token: cfg.Token, Token0: Token0Address, Token1: Token1Address, Pool: PoolAddress, NFT: NFTAddress}
 	if w.Token == (common.Address{}) {
 		w.Token = TokenAddress
+	}
+	if cfg.Kind == KindSwaps {
+		w.ColdPools = make([]common.Address, cfg.ColdPools)
+		for k := range w.ColdPools {
+			w.ColdPools[k] = ColdPoolAddress(k)
+		}
 	}
 	w.Senders = make([]Sender, cfg.Senders)
 	parallel(cfg.Senders, func(i int) {
@@ -274,26 +364,40 @@ func Generate(cfg WorkloadConfig) (*Workload, error) {
 	}
 	total := cfg.Txs + cfg.Extra
 	w.Txs = make([]RawTx, total)
-	// Swaps first, in order and on one goroutine: each one's minimum output is
-	// the exact output at the reserves all earlier swaps leave.
-	r0, r1 := new(big.Int).Set(PoolLiquidity), new(big.Int).Set(PoolLiquidity)
-	swaps := 0
+	// Swaps and mints first, in order and on one goroutine: each swap's minimum
+	// output is the exact output at the reserves all earlier swaps on its pool
+	// leave, and each mint's id counts the mints before it.
+	reserves := w.initialReserves()
+	swaps := make(map[common.Address]int) // per pool
+	mints := int64(0)
 	for i := range w.Txs {
-		if MixKind(cfg.Kind, i) != KindHotSwap {
-			continue
-		}
 		t := &w.Txs[i]
-		t.ZeroForOne = swaps%2 == 0
-		t.Amount = new(big.Int).Mul(big.NewInt(int64(i%1000)), big.NewInt(1e15))
-		t.Amount.Add(t.Amount, SwapAmountIn)
-		rIn, rOut := r0, r1
-		if !t.ZeroForOne {
-			rIn, rOut = r1, r0
+		switch MixKind(cfg.Kind, i) {
+		case KindNFT:
+			t.Amount = big.NewInt(mints)
+			mints++
+		case KindHotSwap, KindSwaps:
+			t.Pool = w.SenderPool(i % cfg.Senders)
+			t.ZeroForOne = swaps[t.Pool]%2 == 0
+			swaps[t.Pool]++
+			t.Amount = new(big.Int).Mul(big.NewInt(int64(i%1000)), big.NewInt(1e15))
+			t.Amount.Add(t.Amount, SwapAmountIn)
+			r := reserves[t.Pool]
+			rIn, rOut := r[0], r[1]
+			if !t.ZeroForOne {
+				rIn, rOut = r[1], r[0]
+			}
+			t.MinOut = contracts.PoolAmountOut(t.Amount, rIn, rOut)
+			rIn.Add(rIn, t.Amount)
+			rOut.Sub(rOut, t.MinOut)
 		}
-		t.MinOut = contracts.PoolAmountOut(t.Amount, rIn, rOut)
-		rIn.Add(rIn, t.Amount)
-		rOut.Sub(rOut, t.MinOut)
-		swaps++
+	}
+	var deployData []byte
+	if cfg.Kind == KindDeploy {
+		var err error
+		if deployData, err = contracts.ERC20DeployData(deployTokenName, deployTokenSymbol, DeployTokenSupply); err != nil {
+			return nil, err
+		}
 	}
 	signer := types.LatestSignerForChainID(new(big.Int).SetUint64(cfg.ChainID))
 	chainID := new(big.Int).SetUint64(cfg.ChainID)
@@ -317,11 +421,21 @@ func Generate(cfg WorkloadConfig) (*Workload, error) {
 			inner.Gas = ERC20TransferGas
 			inner.To = &w.Token
 			inner.Data = contracts.ERC20TransferData(w.Recipients[to], t.Amount)
-		case KindHotSwap:
-			t.To, t.Amount, t.ZeroForOne, t.MinOut = -1, w.Txs[i].Amount, w.Txs[i].ZeroForOne, w.Txs[i].MinOut
+		case KindHotSwap, KindSwaps:
+			pre := &w.Txs[i]
+			t.To, t.Amount, t.Pool, t.ZeroForOne, t.MinOut = -1, pre.Amount, pre.Pool, pre.ZeroForOne, pre.MinOut
 			inner.Gas = PoolSwapGas
-			inner.To = &w.Pool
+			inner.To = &t.Pool
 			inner.Data = contracts.PoolSwapData(t.ZeroForOne, t.Amount, t.MinOut)
+		case KindNFT:
+			t.Amount = w.Txs[i].Amount
+			inner.Gas = NFTMintGas
+			inner.To = &w.NFT
+			inner.Data = contracts.NFTMintData(w.Recipients[to])
+		case KindDeploy:
+			t.To, t.Amount = -1, DeployTokenSupply
+			inner.Gas = DeployGas
+			inner.Data = deployData
 		}
 		tx, err := types.SignNewTx(w.Senders[s].Key, signer, inner)
 		if err == nil {
@@ -375,11 +489,12 @@ func parallel(n int, fn func(i int)) {
 }
 
 // Received sums what each recipient gets from txs (wei for eth, token units for
-// erc20), keyed by recipient index; it is empty for hotswap and mix workloads.
+// erc20), keyed by recipient index; it is empty for the other workloads (mix
+// included).
 func (w *Workload) Received(txs []RawTx) map[int]*big.Int {
 	out := make(map[int]*big.Int)
 	for _, t := range txs {
-		if t.Kind != w.Config.Kind {
+		if t.Kind != w.Config.Kind || (t.Kind != KindETH && t.Kind != KindERC20) {
 			continue
 		}
 		v := out[t.To]
@@ -390,6 +505,70 @@ func (w *Workload) Received(txs []RawTx) map[int]*big.Int {
 		v.Add(v, t.Amount)
 	}
 	return out
+}
+
+// SenderPool is the pool sender s swaps on: the hot pool, except in the swaps
+// workload for the senders that are not among its HotPercent percent: sender s
+// is hot when s*HotPercent/100 grows at s+1 (integer division, so that exactly
+// HotPercent of every 100 consecutive senders are hot), and the cold senders
+// take the cold pools in turn, in sender order. Each sender approves only its
+// pool.
+func (w *Workload) SenderPool(s int) common.Address {
+	if w.Config.Kind != KindSwaps {
+		return w.Pool
+	}
+	p := max(w.Config.HotPercent, 0)
+	hotBefore := s * p / 100
+	if (s+1)*p/100 > hotBefore {
+		return w.Pool
+	}
+	return w.ColdPools[(s-hotBefore)%len(w.ColdPools)]
+}
+
+// Pools are the workload's pools: the hot pool (hotswap, swaps and mix), then
+// the cold pools (swaps).
+func (w *Workload) Pools() []common.Address {
+	switch w.Config.Kind {
+	case KindHotSwap, KindMix:
+		return []common.Address{w.Pool}
+	case KindSwaps:
+		return append([]common.Address{w.Pool}, w.ColdPools...)
+	}
+	return nil
+}
+
+// initialReserves are every pool's reserves (reserve0, reserve1) in the
+// genesis: PoolLiquidity each.
+func (w *Workload) initialReserves() map[common.Address][2]*big.Int {
+	out := make(map[common.Address][2]*big.Int)
+	for _, p := range w.Pools() {
+		out[p] = [2]*big.Int{new(big.Int).Set(PoolLiquidity), new(big.Int).Set(PoolLiquidity)}
+	}
+	return out
+}
+
+// PoolReserves are every pool's reserves (reserve0, reserve1) after txs, a
+// prefix of w.Txs, ran in order: each swap then outputs exactly its MinOut.
+func (w *Workload) PoolReserves(txs []RawTx) map[common.Address][2]*big.Int {
+	out := w.initialReserves()
+	for _, t := range txs {
+		if t.Kind != KindHotSwap && t.Kind != KindSwaps {
+			continue
+		}
+		r := out[t.Pool]
+		in, outIdx := 0, 1
+		if !t.ZeroForOne {
+			in, outIdx = 1, 0
+		}
+		r[in].Add(r[in], t.Amount)
+		r[outIdx].Sub(r[outIdx], t.MinOut)
+	}
+	return out
+}
+
+// Created is the address of the contract a deploy transaction creates.
+func (w *Workload) Created(t RawTx) common.Address {
+	return crypto.CreateAddress(w.Senders[t.Sender].Addr, t.Nonce)
 }
 
 // SentBy counts the transactions of each sender in txs.
@@ -434,11 +613,14 @@ func shortString(s string) common.Hash {
 
 // Alloc is the pre-state the workload needs: every sender funded; for erc20
 // (and mix) the token deployed by its runtime code and storage, every sender
-// holding SenderTokens; for hotswap (and mix) the pool and its two tokens, the
-// pool holding PoolLiquidity of each (its reserves), every sender holding
-// SenderTokens of both and having approved the pool for the maximum.
+// holding SenderTokens; for hotswap, swaps (and mix) the pools and their two
+// tokens, each pool holding PoolLiquidity of both (its reserves), every sender
+// holding SenderTokens of both and having approved its pool (SenderPool) for
+// the maximum; for nft the collection with its name and symbol and nothing
+// minted. The deploy workload needs funded senders only.
 func (w *Workload) Alloc() map[common.Address]chain.Account {
-	alloc := make(map[common.Address]chain.Account, len(w.Senders)+4)
+	pools := w.Pools()
+	alloc := make(map[common.Address]chain.Account, len(w.Senders)+len(pools)+3)
 	for _, s := range w.Senders {
 		alloc[s.Addr] = chain.Account{Balance: new(big.Int).Set(SenderBalance), Nonce: s.StartNonce}
 	}
@@ -446,37 +628,45 @@ func (w *Workload) Alloc() map[common.Address]chain.Account {
 	if kind == KindERC20 || kind == KindMix {
 		alloc[w.Token] = w.tokenAccount("Kestrel Bench Token", "KBT", nil)
 	}
-	if kind == KindHotSwap || kind == KindMix {
-		alloc[w.Token0] = w.tokenAccount("Kestrel Pool Token 0", "KP0", &w.Pool)
-		alloc[w.Token1] = w.tokenAccount("Kestrel Pool Token 1", "KP1", &w.Pool)
-		alloc[w.Pool] = chain.Account{Balance: new(big.Int), Nonce: 1, Code: contracts.Pool().DeployedBytecode, Storage: map[common.Hash]common.Hash{
-			slotHash(contracts.PoolSlotToken0):   common.BytesToHash(w.Token0[:]),
-			slotHash(contracts.PoolSlotToken1):   common.BytesToHash(w.Token1[:]),
-			slotHash(contracts.PoolSlotReserve0): common.BigToHash(PoolLiquidity),
-			slotHash(contracts.PoolSlotReserve1): common.BigToHash(PoolLiquidity),
+	if len(pools) > 0 {
+		alloc[w.Token0] = w.tokenAccount("Kestrel Pool Token 0", "KP0", pools)
+		alloc[w.Token1] = w.tokenAccount("Kestrel Pool Token 1", "KP1", pools)
+		for _, p := range pools {
+			alloc[p] = chain.Account{Balance: new(big.Int), Nonce: 1, Code: contracts.Pool().DeployedBytecode, Storage: map[common.Hash]common.Hash{
+				slotHash(contracts.PoolSlotToken0):   common.BytesToHash(w.Token0[:]),
+				slotHash(contracts.PoolSlotToken1):   common.BytesToHash(w.Token1[:]),
+				slotHash(contracts.PoolSlotReserve0): common.BigToHash(PoolLiquidity),
+				slotHash(contracts.PoolSlotReserve1): common.BigToHash(PoolLiquidity),
+			}}
+		}
+	}
+	if kind == KindNFT {
+		alloc[w.NFT] = chain.Account{Balance: new(big.Int), Nonce: 1, Code: contracts.NFT().DeployedBytecode, Storage: map[common.Hash]common.Hash{
+			slotHash(contracts.NFTSlotName):   shortString(nftName),
+			slotHash(contracts.NFTSlotSymbol): shortString(nftSymbol),
 		}}
 	}
 	return alloc
 }
 
 // tokenAccount is an ERC-20 (contracts/src/ERC20.sol) in which every sender
-// holds SenderTokens; with a pool, the pool also holds PoolLiquidity and every
-// sender has approved it for the maximum.
-func (w *Workload) tokenAccount(name, symbol string, pool *common.Address) chain.Account {
+// holds SenderTokens; with pools, each pool also holds PoolLiquidity and every
+// sender has approved its pool (SenderPool) for the maximum.
+func (w *Workload) tokenAccount(name, symbol string, pools []common.Address) chain.Account {
 	supply := new(big.Int).Mul(SenderTokens, big.NewInt(int64(len(w.Senders))))
 	storage := map[common.Hash]common.Hash{
 		slotHash(tokenSlotName):   shortString(name),
 		slotHash(tokenSlotSymbol): shortString(symbol),
 	}
 	maxAllowance := common.MaxHash
-	for _, s := range w.Senders {
+	for i, s := range w.Senders {
 		storage[TokenBalanceSlot(s.Addr)] = common.BigToHash(SenderTokens)
-		if pool != nil {
-			storage[TokenAllowanceSlot(s.Addr, *pool)] = maxAllowance
+		if len(pools) > 0 {
+			storage[TokenAllowanceSlot(s.Addr, w.SenderPool(i))] = maxAllowance
 		}
 	}
-	if pool != nil {
-		storage[TokenBalanceSlot(*pool)] = common.BigToHash(PoolLiquidity)
+	for _, p := range pools {
+		storage[TokenBalanceSlot(p)] = common.BigToHash(PoolLiquidity)
 		supply.Add(supply, PoolLiquidity)
 	}
 	storage[slotHash(tokenSlotTotalSupply)] = common.BigToHash(supply)

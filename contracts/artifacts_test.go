@@ -92,7 +92,7 @@ func listJSON(t *testing.T, dir string) []string {
 // the ABIs expose what the helpers rely on.
 func TestEmbeddedArtifacts(t *testing.T) {
 	names := Names()
-	if !slices.Equal(names, []string{"ERC20", "Pool", "Reverter"}) {
+	if !slices.Equal(names, []string{"ERC20", "NFT", "Pool", "Reverter"}) {
 		t.Fatalf("unexpected embedded contracts %v", names)
 	}
 	for _, n := range names {
@@ -127,6 +127,16 @@ func TestEmbeddedArtifacts(t *testing.T) {
 	}
 	if pool.ABI.Events["Swap"].ID != PoolSwapTopic || pool.ABI.Events["Sync"].ID != PoolSyncTopic {
 		t.Error("Pool event topics mismatch")
+	}
+	nft := NFT()
+	for _, m := range []string{"name", "symbol", "mint", "totalSupply", "balanceOf", "ownerOf", "transferFrom", "approve", "getApproved", "setApprovalForAll", "isApprovedForAll", "supportsInterface"} {
+		if _, ok := nft.ABI.Methods[m]; !ok {
+			t.Errorf("NFT ABI lacks method %s", m)
+		}
+	}
+	if nft.ABI.Events["Transfer"].ID != NFTTransferTopic || nft.ABI.Events["Approval"].ID != NFTApprovalTopic ||
+		nft.ABI.Events["ApprovalForAll"].ID != NFTApprovalForAllTopic {
+		t.Error("NFT event topics mismatch")
 	}
 	rev := Reverter()
 	if rev.ABI.Events["ValueStored"].ID != ReverterValueStoredTopic {

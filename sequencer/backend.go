@@ -348,6 +348,7 @@ func (b *backend) SendRawTransactions(ctx context.Context, raws [][]byte) ([]com
 	if f := b.s.cfg.Follow; f != nil {
 		return b.s.forward(ctx, raws)
 	}
+	defer b.s.stats.timeIngress(time.Now())
 	pool := b.s.pool
 	txs, errs := pool.DecodeBatch(raws)
 	hashes := make([]common.Hash, len(raws))
@@ -375,6 +376,7 @@ func (b *backend) SendRawTransactionSync(ctx context.Context, raw []byte, timeou
 	if b.s.Following() {
 		return b.s.forwardSync(ctx, raw, timeout)
 	}
+	start := time.Now()
 	pool := b.s.pool
 	txs, errs := pool.DecodeBatch([][]byte{raw})
 	if errs[0] != nil {
@@ -388,6 +390,7 @@ func (b *backend) SendRawTransactionSync(ctx context.Context, raw []byte, timeou
 		return nil, err
 	}
 	b.s.hub.PublishPendingTxs([]common.Hash{t.Hash})
+	b.s.stats.timeIngress(start)
 	return b.s.awaitReceipt(ctx, t.Hash, ch, timeout)
 }
 

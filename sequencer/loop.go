@@ -27,6 +27,8 @@ type loopStats struct {
 	// Totals since start, for benchmarks and status lines.
 	totalMinis, totalTxs atomic.Uint64
 	totalExec, totalSync atomic.Int64 // nanoseconds
+	// Stage times (nanoseconds), see Stages.
+	ingress, seal, roots, blockStore atomic.Int64
 
 	mu         sync.Mutex
 	miniBlocks uint64
@@ -165,6 +167,7 @@ func (s *Sequencer) miniBlock(force bool) error {
 		mb.Txs = append(mb.Txs, t.Tx)
 		mb.Senders = append(mb.Senders, t.Sender)
 	}
+	sealStart := time.Now()
 	if err := mb.Sign(s.key); err != nil {
 		return fmt.Errorf("sign mini-block: %w", err)
 	}
@@ -173,6 +176,7 @@ func (s *Sequencer) miniBlock(force bool) error {
 		return fmt.Errorf("encode mini-block: %w", err)
 	}
 	syncStart := time.Now()
+	s.stats.seal.Add(int64(syncStart.Sub(sealStart)))
 	if err := s.store.AppendMiniBlock(mb, raw); err != nil {
 		return fmt.Errorf("append mini-block %d: %w", mb.Index, err)
 	}
@@ -387,6 +391,43 @@ type Totals struct {
 	Exec, Sync time.Duration
 }
 
+// Stages is where a node's time went since it started, by pipeline stage.
+// The stages run on different goroutines (RPC handlers, the mini-block loop,
+// the sealer, the publisher), so they overlap and do not add up to wall time;
+// divided by Totals.Txs they are each stage's cost per transaction.
+type Stages struct {
+	// Ingress is admitting sent transactions: decoding, sender recovery and
+	// mempool checks (RPC handler goroutines).
+	Ingress time.Duration
+	// Execution is executing mini-blocks (a sequencer) or checking and
+	// committing their diffs (a follower).
+	Execution time.Duration
+	// Sealing is signing and encoding each mini-block.
+	Sealing time.Duration
+	// Merklization is the sealer's work: folding diffs into the state trie,
+	// deriving receipts, and hashing the state, transaction and receipt tries
+	// at each block's close.
+	Merklization time.Duration
+	// Persistence is the synced mini-block log writes and block records.
+	Persistence time.Duration
+	// Publish is encoding and publishing the diff stream (zero without one).
+	Publish time.Duration
+}
+
+// Stages returns where the node's time went since it started.
+func (s *Sequencer) Stages() Stages {
+	st := &s.stats
+	out := Stages{
+		Ingress: time.Duration(st.ingress.Load()), Execution: time.Duration(st.totalExec.Load()),
+		Sealing: time.Duration(st.seal.Load()), Merklization: time.Duration(st.roots.Load()),
+		Persistence: time.Duration(st.totalSync.Load() + st.blockStore.Load()),
+	}
+	if s.publisher != nil {
+		out.Publish = s.publisher.Stats().Busy
+	}
+	return out
+}
+
 // Totals returns the node's counters since it started.
 func (s *Sequencer) Totals() Totals {
 	st := &s.stats
@@ -476,4 +517,16 @@ func (w *waiters) send(h common.Hash, r waitResult) {
 	for _, ch := range list {
 		ch <- r
 	}
+}
+
+// timeIngress adds the time since start to the ingress stage.
+func (st *loopStats) timeIngress(start time.Time) { st.ingress.Add(int64(time.Since(start))) }
+
+// EngineStats returns the parallel engine's counters (re-executions among
+// them); false when the node runs another executor.
+func (s *Sequencer) EngineStats() (exec.ParallelStats, bool) {
+	if p, ok := s.exec.(*exec.Parallel); ok {
+		return p.Stats(), true
+	}
+	return exec.ParallelStats{}, false
 }

@@ -123,15 +123,19 @@ func (s *Sequencer) sealLoop() {
 			if ev.raw != nil {
 				// A follower logs what it applied here, off its apply path;
 				// the block record written at the block's close follows it.
+				start := time.Now()
 				if err := s.store.AppendMiniBlockNoSync(mb, ev.raw); err != nil {
 					fail(fmt.Errorf("log mini-block %d: %w", mb.Index, err))
 					return
 				}
+				s.stats.blockStore.Add(int64(time.Since(start)))
 			}
+			start := time.Now()
 			if err := s.sealAcc.add(mb.Txs, mb.Senders, mb.Receipts, mb.Diff); err != nil {
 				fail(fmt.Errorf("sealer: mini-block %d: %w", mb.Index, err))
 				return
 			}
+			s.stats.roots.Add(int64(time.Since(start)))
 		case ev.close != nil:
 			acc := s.sealAcc
 			s.sealAcc = nil
@@ -165,6 +169,7 @@ func (s *Sequencer) finish(a *blockAcc, firstMini, lastMini uint64) error {
 	}
 	txRoot := types.DeriveSha(a.txEnc, trie.NewStackTrie(nil))
 	receiptRoot := types.DeriveSha(a.rcptEnc, trie.NewStackTrie(nil))
+	s.stats.roots.Add(int64(time.Since(start)))
 	header := chain.SealHeaderRoots(a.env, parent.hash, root, txRoot, receiptRoot, types.MergeBloom(a.full), gasUsed)
 	var sig []byte
 	if s.Following() {
@@ -184,6 +189,7 @@ func (s *Sequencer) finish(a *blockAcc, firstMini, lastMini uint64) error {
 		}
 		sig = signed.Signature
 	}
+	storeStart := time.Now()
 	rec := &store.BlockRecord{Header: header, Signature: sig, FirstMini: firstMini, LastMini: lastMini}
 	if err := s.store.PutBlock(rec); err != nil {
 		return fmt.Errorf("store block %d: %w", a.env.Number, err)
@@ -196,6 +202,7 @@ func (s *Sequencer) finish(a *blockAcc, firstMini, lastMini uint64) error {
 		}
 		s.headers.drop(a.env.Number)
 	}
+	s.stats.blockStore.Add(int64(time.Since(storeStart)))
 	s.index.addSealed(&sealed{header: header, hash: header.Hash(), sig: sig, firstMini: firstMini,
 		lastMini: lastMini, txs: a.txs, senders: a.senders, receipts: a.stored})
 	// "latest" is this block from now on: the loop stops recording for older ones.

@@ -51,6 +51,7 @@ type Publisher struct {
 	published  atomic.Uint64 // messages
 	bytes      atomic.Uint64 // message bytes
 	miniBytes  atomic.Uint64 // of which mini-block messages
+	busy       atomic.Int64  // nanoseconds encoding and publishing
 	errs       atomic.Uint64 // failed sessions
 	connected  atomic.Bool
 	conn       atomic.Pointer[nats.Conn]
@@ -74,12 +75,15 @@ type PublisherStats struct {
 	Errors                   uint64 // sessions that ended on an error (stream down, refused)
 	Reconnects               uint64 // times the connection to the stream server was re-established
 	Connected                bool
+	// Busy is the time spent encoding and publishing (waiting for the
+	// stream's acknowledgements included).
+	Busy time.Duration
 }
 
 // Stats returns the publisher's counters.
 func (p *Publisher) Stats() PublisherStats {
 	st := PublisherStats{NextMiniBlock: p.miniNext.Load(), NextBlock: p.headNext.Load(), Messages: p.published.Load(),
-		Bytes: p.bytes.Load(), MiniBytes: p.miniBytes.Load(), Errors: p.errs.Load(), Connected: p.connected.Load() && p.conn.Load() != nil && p.conn.Load().IsConnected()}
+		Bytes: p.bytes.Load(), MiniBytes: p.miniBytes.Load(), Errors: p.errs.Load(), Busy: time.Duration(p.busy.Load()), Connected: p.connected.Load() && p.conn.Load() != nil && p.conn.Load().IsConnected()}
 	if nc := p.conn.Load(); nc != nil {
 		st.Reconnects = nc.Stats().Reconnects
 	}
@@ -246,6 +250,7 @@ func (p *Publisher) session(ctx context.Context, js jetstream.JetStream, k Kind)
 	poll := time.NewTicker(time.Second) // the hub's wake covers new events; this covers a restarted hub
 	defer poll.Stop()
 	for {
+		start := time.Now()
 		msgs, wake, err := o.fetch(next, 256, enc)
 		if err != nil {
 			return err
@@ -266,6 +271,7 @@ func (p *Publisher) session(ctx context.Context, js jetstream.JetStream, k Kind)
 			next++
 			o.next.Store(next)
 		}
+		p.busy.Add(int64(time.Since(start)))
 	}
 }
 

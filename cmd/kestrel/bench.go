@@ -45,21 +45,44 @@ func benchFlags() []cli.Flag {
 func benchCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "bench",
-		Usage: "measure the sequencer against go-ethereum on the same transactions",
+		Usage: "measure the whole stack against go-ethereum and write a report (engine, scaling, end to end vs geth --dev, RPC, memory)",
+		Description: "Runs the phases in --phases and writes DIR/report.md, DIR/report.json and PNG plots into --out:\n" +
+			"  engine   the execution engines alone on the same blocks (go-ethereum sequential, Kestrel sequential, parallel)\n" +
+			"  scaling  the parallel engine at 1, 2, 4 … N cores (GOMAXPROCS) against go-ethereum on one core\n" +
+			"  e2e      the same pre-signed transactions through JSON-RPC into Kestrel (sequencer + replicas, in process)\n" +
+			"           and into a real `geth --dev` process on the same genesis: closed loop at saturation, then\n" +
+			"           eth_sendRawTransactionSync open loop at --e2e.rate (latency, replica visibility and lag)\n" +
+			"  rpc      read-path RPC load on the same state, Kestrel vs go-ethereum's RPC stack\n" +
+			"  memory   heap per funded account of the state (flat state + trie) vs go-ethereum's\n" +
+			"The geth binary is built from this module: `make geth` (bin/geth, found next to bin/kestrel) or --geth.\n" +
+			"A live status line shows the phase, its rate and ETA. `kestrel bench compare A.json B.json` compares two runs.",
+		Flags:  append(suiteFlags(), gcFlags()...),
+		Action: runSuite,
+		Subcommands: []*cli.Command{engineCommand(), rpcBenchCommand(), replicaBenchCommand(), sequencerBenchCommand(),
+			compareCommand()},
+	}
+}
+
+func sequencerBenchCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "sequencer",
+		Usage: "measure the sequencer end to end against go-ethereum's processing of the same transactions",
 		Description: "For each workload and run: the same pre-signed transactions are processed by go-ethereum's\n" +
 			"StateDB + core.ApplyTransactionWithEVM on one goroutine (without and with a state root per block),\n" +
 			"then sent to a fresh in-process sequencer (or --bench.rpc-url) over JSON-RPC and timed until all\n" +
 			"are in durable mini-blocks; then eth_sendRawTransactionSync is offered open loop at --bench.rate\n" +
 			"for --bench.duration. Medians over --bench.runs are reported.",
-		Flags:       append(benchFlags(), gcFlags()...),
-		Action:      runBench,
-		Subcommands: []*cli.Command{engineCommand(), rpcBenchCommand(), replicaBenchCommand()},
+		Flags:  append(benchFlags(), gcFlags()...),
+		Action: runBench,
 	}
 }
 
+const engineWorkloadUsage = "transfers (ETH), erc20 (ERC-20 transfers), hotswap (swaps on one AMM pool), swaps (50% on a hot AMM pool, " +
+	"the rest over 100 cold pools), nft (ERC-721 mints), deploy (ERC-20 deployments), mix (70% erc20, 20% transfers, 10% hotswap) or all"
+
 func engineFlags() []cli.Flag {
 	return withEnv([]cli.Flag{
-		&cli.StringFlag{Name: "workload", Value: "all", Usage: "transfers (ETH), erc20 (ERC-20 transfers), hotswap (swaps on one AMM pool), mix (70% erc20, 20% transfers, 10% hotswap) or all", Category: "WORKLOAD"},
+		&cli.StringFlag{Name: "workload", Value: "all", Usage: engineWorkloadUsage, Category: "WORKLOAD"},
 		&cli.IntFlag{Name: "txs", Value: bench.DefaultEngineTxs, Usage: "transactions per workload", Category: "WORKLOAD"},
 		&cli.IntFlag{Name: "block-txs", Value: bench.DefaultEngineBlockTxs, Usage: "transactions per block (and senders: one transaction per sender and block)", Category: "WORKLOAD"},
 		&cli.IntFlag{Name: "runs", Value: bench.DefaultEngineRuns, Usage: "runs of every engine, each from a fresh pre-state; medians are reported", Category: "RUN"},

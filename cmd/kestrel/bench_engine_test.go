@@ -98,7 +98,7 @@ func TestBenchEngineCommand(t *testing.T) {
 		t.Fatalf("JSON report's line %q, printed %q", got, last)
 	}
 
-	if err := newApp().Run([]string{"kestrel", "bench", "engine", "--workload", "swaps"}); err == nil {
+	if err := newApp().Run([]string{"kestrel", "bench", "engine", "--workload", "swap"}); err == nil {
 		t.Fatal("unknown workload accepted")
 	}
 }
