@@ -4,12 +4,18 @@ BIN       := bin/kestrel
 # Packages whose concurrency matters; `make test-race` runs them under the race detector.
 RACE_PKGS := ./core/... ./mempool/... ./rpc/... ./store/... ./sequencer/... ./stream/... ./replica/...
 
-.PHONY: all build test test-race test-full conformance devnet bench lint contracts deps fuzz clean
+.PHONY: all build geth test test-race test-full conformance devnet bench bench-quick lint contracts deps fuzz clean
 
 all: build
 
 build:
 	$(GO) build -o $(BIN) ./cmd/kestrel
+
+# geth builds go-ethereum's geth from this module (op-geth through go.mod's
+# replace; go.mod's tool directive pins it): the end-to-end baseline that
+# `kestrel bench` starts as `geth --dev` (it looks next to bin/kestrel).
+geth:
+	$(GO) build -o bin/geth github.com/ethereum/go-ethereum/cmd/geth
 
 # deps installs what tests need beyond Go modules: solc from npm for the
 # contract artifact check.
@@ -20,7 +26,7 @@ deps:
 # test is the command CI runs (.ci/run): vet, every vendored Ethereum state
 # test through `kestrel statetest` on both engines, the short suites, and the
 # race detector on the concurrent packages (the parallel engine's tests too).
-test: deps
+test: deps geth
 	$(GO) vet ./...
 	$(GO) run ./cmd/kestrel statetest core/exec/testdata/ethereum-state-tests.tar.gz
 	$(GO) run ./cmd/kestrel statetest --statetest.mode parallel core/exec/testdata/ethereum-state-tests.tar.gz
@@ -58,13 +64,22 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeHeader$$' -fuzztime $(FUZZTIME) ./stream/
 	$(GO) test -run '^$$' -fuzz '^FuzzUnmarshalSnapshotChunk$$' -fuzztime $(FUZZTIME) ./sequencer/
 
-# devnet builds and runs a throwaway dev chain on 127.0.0.1:8545 with two
-# replicas on the next ports.
+# devnet builds and runs a dev chain on 127.0.0.1:8545 with two replicas on
+# the next ports and a gentle background load, kept in ~/.kestrel/devnet and
+# resumed on the next run; DEVNET_ARGS adds flags (DEVNET_ARGS=--devnet.reset
+# starts a new chain, --devnet.load 0 stops the load).
+DEVNET_ARGS ?=
 devnet: build
-	$(BIN) devnet
+	$(BIN) devnet $(DEVNET_ARGS)
 
-bench: build
-	$(BIN) bench
+# bench runs the whole suite into bench-results/ (report.md, report.json,
+# plots); bench-quick is its small smoke-test version.
+BENCH_OUT ?= bench-results
+bench: build geth
+	$(BIN) bench --out $(BENCH_OUT)
+
+bench-quick: build geth
+	$(BIN) bench --quick --out $(BENCH_OUT)
 
 lint:
 	$(GO) vet ./...

@@ -198,4 +198,3 @@ func compareCommand() *cli.Command {
 		},
 	}
 }
-
