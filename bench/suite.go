@@ -64,13 +64,14 @@ func DefaultSuiteOptions(quick bool) SuiteOptions {
 		EngineKinds: EngineKinds, EngineTxs: DefaultEngineTxs, EngineBlockTx: DefaultEngineBlockTxs, EngineRuns: DefaultEngineRuns,
 		ScalingKind: KindERC20, Cores: coresUpTo(runtime.NumCPU()),
 		E2E: E2EOptions{Kinds: []Kind{KindETH, KindERC20}, Txs: 100_000, Senders: 10_000, Rate: 1_000, Duration: 10 * time.Second,
-			Runs: 3, Replicas: 2, Conns: 4, Batch: 500},
+			ReadDuration: 2 * time.Second, Runs: 3, Replicas: 2, Conns: 4, Batch: 500},
 		RPC:            DefaultRPCOptions(),
 		MemoryAccounts: 1_000_000,
 	}
 	if quick {
 		o.EngineTxs, o.EngineBlockTx, o.EngineRuns = 2_000, 1_000, 1
 		o.E2E.Txs, o.E2E.Senders, o.E2E.Rate, o.E2E.Duration, o.E2E.Runs = 4_000, 400, 200, 2*time.Second, 1
+		o.E2E.ReadDuration = 300 * time.Millisecond
 		o.RPC = QuickRPCOptions()
 		o.MemoryAccounts = 50_000
 	}
@@ -333,6 +334,18 @@ func (r *SuiteReport) headlines() []Figure {
 		lower("e2e."+w.Workload+".p50", "send → sync-send answer p50 "+w.Workload, "ms", m.KestrelP50Ms, m.GethP50Ms)
 		lower("e2e."+w.Workload+".p99", "send → sync-send answer p99 "+w.Workload, "ms", m.KestrelP99Ms, m.GethP99Ms)
 		lower("e2e."+w.Workload+".cpu", "CPU per transaction "+w.Workload, "µs", m.KestrelCPUPerTxUs, m.GethCPUPerTxUs)
+		reads := func(key, name string, k float64) {
+			if k <= 0 {
+				return
+			}
+			f := Figure{Key: key, Name: name, Unit: "req/s", Kestrel: k}
+			if m.GethReads > 0 {
+				f.Baseline, f.BaselineName, f.Ratio = m.GethReads, "geth --dev", ratio(k, m.GethReads)
+			}
+			out = append(out, f)
+		}
+		reads("e2e."+w.Workload+".reads.sequencer", "eth_getBalance on the sequencer after "+w.Workload, m.SequencerReads)
+		reads("e2e."+w.Workload+".reads.replica", "eth_getBalance on a replica after "+w.Workload, m.ReplicaReads)
 		lower("e2e."+w.Workload+".visible.p99", "send → visible on a replica p99 "+w.Workload, "ms", m.VisibleP99Ms, 0)
 		lower("e2e."+w.Workload+".lag.p99", "replica lag p99 "+w.Workload, "ms", m.LagP99Ms, 0)
 		lower("e2e."+w.Workload+".stream", "stream bytes per transaction "+w.Workload, "B", m.StreamBytesPerTx, 0)

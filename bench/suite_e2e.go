@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"os"
 	"runtime"
 	"slices"
@@ -26,7 +27,10 @@ type E2EOptions struct {
 	// Rate (tx/s) and Duration are the open-loop latency phase (Rate 0: skip).
 	Rate     int
 	Duration time.Duration
-	Runs     int
+	// ReadDuration is the closed-loop eth_getBalance load run against each
+	// node after the sending phases (0: skip).
+	ReadDuration time.Duration
+	Runs         int
 	Replicas int
 	// Conns and Batch shape the closed-loop sender.
 	Conns, Batch int
@@ -56,6 +60,9 @@ type E2ESide struct {
 	// Over is cumulative transactions included against seconds since the
 	// closed-loop phase began.
 	Over Series `json:"overTime"`
+	// Reads is closed-loop eth_getBalance on the node's state after the run
+	// (for Kestrel, the sequencer).
+	Reads *RPCLoad `json:"reads,omitempty"`
 	// LatencyMs are the successful open-loop latencies (for the CDF plot).
 	LatencyMs []float64 `json:"-"`
 }
@@ -76,6 +83,8 @@ type KestrelExtras struct {
 	ReExecPerBlock float64 `json:"reExecutionsPerBlock"`
 	// Stages is the sequencer's time per transaction by stage, in µs.
 	Stages map[string]float64 `json:"stageUsPerTx"`
+	// ReplicaReads is the read load on the first replica.
+	ReplicaReads *RPCLoad `json:"replicaReads,omitempty"`
 }
 
 // E2ERun is one run of one workload on both targets.
@@ -110,6 +119,10 @@ type E2ESummary struct {
 	Stages            map[string]float64 `json:"stageUsPerTx"`
 	KestrelPeakRSS    uint64             `json:"kestrelPeakRssBytes"`
 	GethPeakRSS       uint64             `json:"gethPeakRssBytes"`
+	// Closed-loop eth_getBalance requests/s on the run's final state.
+	SequencerReads float64 `json:"sequencerReadsPerSec"`
+	ReplicaReads   float64 `json:"replicaReadsPerSec"`
+	GethReads      float64 `json:"gethReadsPerSec"`
 }
 
 // E2EWorkload is everything measured for one workload.
@@ -202,7 +215,7 @@ func runKestrelE2E(ctx context.Context, o E2EOptions, w *Workload, er *E2ERun) e
 	if err != nil {
 		return fmt.Errorf("closed loop: %w", err)
 	}
-	st1, t1 := seq.Stages(), seq.Totals()
+	t1 := seq.Totals()
 	side.TxPerSec, side.Elapsed = tr.TxPerSec, tr.Elapsed
 	side.CPUPerTxUs = float64(tr.CPU.Microseconds()) / float64(tr.Txs)
 	if err := waitSealed(ctx, url); err != nil {
@@ -212,6 +225,9 @@ func runKestrelE2E(ctx context.Context, o E2EOptions, w *Workload, er *E2ERun) e
 		return err
 	}
 	time.Sleep(200 * time.Millisecond) // the publisher's last headers
+	// The sealer and the publisher finish the run's blocks after the last
+	// transaction is durable: their stage times are read once they have.
+	st1 := seq.Stages()
 	h1 := sealedHead(ctx, url)
 	gas, err := gasUsed(ctx, url, h0+1, h1)
 	if err != nil {
@@ -274,8 +290,36 @@ func runKestrelE2E(ctx context.Context, o E2EOptions, w *Workload, er *E2ERun) e
 		o.say("[e2e %s] run %d: kestrel open loop at %d tx/s: sync send p50 %v p90 %v p99 %v (%d errors); replica visible p50 %.2fms p99 %.2fms; lag p50 %.2fms p99 %.2fms",
 			kind, er.Run, o.Rate, ms(lr.P50), ms(lr.P90), ms(lr.P99), lr.Errors, ex.VisibleP50Ms, ex.VisibleP99Ms, ex.LagP50Ms, ex.LagP99Ms)
 	}
+	if o.ReadDuration > 0 {
+		o.Progress.Task(fmt.Sprintf("e2e %s run %d: kestrel reads", kind, er.Run), 0, "")
+		if side.Reads, err = readLoad(ctx, url, w, o.ReadDuration); err != nil {
+			return fmt.Errorf("reads on the sequencer: %w", err)
+		}
+		if len(c.replicas) > 0 {
+			if ex.ReplicaReads, err = readLoad(ctx, "http://"+c.replicas[0].RPCAddr(), w, o.ReadDuration); err != nil {
+				return fmt.Errorf("reads on a replica: %w", err)
+			}
+			o.say("[e2e %s] run %d: eth_getBalance closed loop: sequencer %.0f req/s, replica %.0f req/s", kind, er.Run,
+				side.Reads.ReqPerSec, ex.ReplicaReads.ReqPerSec)
+		}
+	}
 	side.PeakRSS = procPeakRSS(os.Getpid())
 	return nil
+}
+
+// readLoad runs closed-loop eth_getBalance calls at "latest" on the
+// workload's senders and recipients against url for d.
+func readLoad(ctx context.Context, url string, w *Workload, d time.Duration) (*RPCLoad, error) {
+	r := rand.New(rand.NewPCG(w.Config.Seed, 0x72656164))
+	bodies := make([][]byte, 1024)
+	for i := range bodies {
+		addr := w.Recipients[r.IntN(len(w.Recipients))]
+		if i%2 == 0 {
+			addr = w.Senders[r.IntN(len(w.Senders))].Addr
+		}
+		bodies[i] = mustAppendCall(nil, 1, "eth_getBalance", addr, "latest")
+	}
+	return closedLoop(ctx, url, bodies, 1, 8, d/5, d)
 }
 
 func runGethE2E(ctx context.Context, o E2EOptions, w *Workload) (*E2ESide, error) {
@@ -329,6 +373,13 @@ func runGethE2E(ctx context.Context, o E2EOptions, w *Workload) (*E2ESide, error
 		side.Latency, side.LatencyMs = lr, lr.latenciesMs()
 		o.say("[e2e %s] geth --dev open loop at %d tx/s: sync send p50 %v p90 %v p99 %v (%d errors)",
 			kind, o.Rate, ms(lr.P50), ms(lr.P90), ms(lr.P99), lr.Errors)
+	}
+	if o.ReadDuration > 0 {
+		o.Progress.Task(fmt.Sprintf("e2e %s: geth --dev reads", kind), 0, "")
+		if side.Reads, err = readLoad(ctx, url, w, o.ReadDuration); err != nil {
+			return nil, fmt.Errorf("reads: %w", err)
+		}
+		o.say("[e2e %s] geth --dev: eth_getBalance closed loop %.0f req/s", kind, side.Reads.ReqPerSec)
 	}
 	side.PeakRSS = g.PeakRSS()
 	return side, nil
@@ -493,6 +544,15 @@ func summarizeE2E(runs []E2ERun) E2ESummary {
 		KestrelPeakRSS: uint64(k(func(s *E2ESide) float64 { return float64(s.PeakRSS) })), GethPeakRSS: uint64(g(func(s *E2ESide) float64 { return float64(s.PeakRSS) })),
 		Stages: map[string]float64{},
 	}
+	reads := func(l *RPCLoad) float64 {
+		if l == nil {
+			return 0
+		}
+		return l.ReqPerSec
+	}
+	s.SequencerReads = k(func(s *E2ESide) float64 { return reads(s.Reads) })
+	s.GethReads = g(func(s *E2ESide) float64 { return reads(s.Reads) })
+	s.ReplicaReads = x(func(e *KestrelExtras) float64 { return reads(e.ReplicaReads) })
 	for _, name := range StageNames {
 		s.Stages[name] = x(func(e *KestrelExtras) float64 { return e.Stages[name] })
 	}

@@ -60,7 +60,7 @@ func tinySuite(t *testing.T) SuiteOptions {
 	o.MemoryAccounts = 2_000
 	o.EngineKinds, o.EngineTxs, o.EngineBlockTx, o.EngineRuns = []Kind{KindETH, KindNFT}, 120, 60, 1
 	o.ScalingKind, o.Cores = KindERC20, []int{1, 2}
-	o.E2E = E2EOptions{Kinds: []Kind{KindERC20}, Txs: 300, Senders: 30, Rate: 100, Duration: time.Second, Runs: 1, Replicas: 1,
+	o.E2E = E2EOptions{Kinds: []Kind{KindERC20}, Txs: 300, Senders: 30, Rate: 100, Duration: time.Second, ReadDuration: 100 * time.Millisecond, Runs: 1, Replicas: 1,
 		Conns: 2, Batch: 100, Geth: testGeth(t)}
 	r := QuickRPCOptions()
 	r.Accounts, r.Txs, r.Duration, r.Warmup, r.WSMax, r.Methods = 200, 40, 100*time.Millisecond, 0, 0, []string{"balance", "receipt"}
@@ -112,7 +112,7 @@ func TestSuiteReport(t *testing.T) {
 		}
 	}
 	for _, k := range []string{"memory.account", "engine.transfers", "engine.nft", "scaling.erc20.1", "scaling.erc20.2",
-		"e2e.erc20", "e2e.erc20.p99", "e2e.erc20.cpu", "e2e.erc20.visible.p99", "e2e.erc20.lag.p99", "e2e.erc20.stream", "rpc.balance", "rpc.receipt"} {
+		"e2e.erc20", "e2e.erc20.p99", "e2e.erc20.cpu", "e2e.erc20.visible.p99", "e2e.erc20.lag.p99", "e2e.erc20.stream", "e2e.erc20.reads.sequencer", "e2e.erc20.reads.replica", "rpc.balance", "rpc.receipt"} {
 		if !keys[k] {
 			t.Errorf("no figure %s", k)
 		}
