@@ -87,6 +87,10 @@ func coresUpTo(n int) []int {
 	return append(out, n)
 }
 
+// EngineTargets are the parallel-engine issue's targets for (c)/(a), the
+// parallel engine over go-ethereum's sequential processing, by workload.
+var EngineTargets = map[string]float64{"transfers": 2.5, "erc20": 2, "mix": 1.6, "hotswap": 0.9}
+
 // Figure is one headline figure: Kestrel's value, its baseline's measured in
 // the same run, and their ratio (Kestrel over baseline, or baseline over
 // Kestrel where lower is better, so that above 1 always favours Kestrel).
@@ -304,8 +308,20 @@ func (r *SuiteReport) headlines() []Figure {
 	if r.Engine != nil {
 		for _, w := range r.Engine.Workloads {
 			m := w.Median
-			out = append(out, Figure{Key: "engine." + w.Workload, Name: "engine " + w.Workload + " (parallel, all cores)", Unit: "tx/s",
-				Kestrel: m.ParallelTxPerSec, Baseline: m.GethTxPerSec, BaselineName: "go-ethereum sequential", Ratio: m.ParallelVsGeth})
+			f := Figure{Key: "engine." + w.Workload, Name: "engine " + w.Workload + " (parallel, all cores)", Unit: "tx/s",
+				Kestrel: m.ParallelTxPerSec, Baseline: m.GethTxPerSec, BaselineName: "go-ethereum sequential", Ratio: m.ParallelVsGeth}
+			if t, ok := EngineTargets[w.Workload]; ok {
+				f.Target, f.Met = fmt.Sprintf("≥%g× go-ethereum", t), boolPtr(m.ParallelVsGeth >= t)
+			}
+			out = append(out, f)
+			if m.Speedup1To2 > 0 {
+				f := Figure{Key: "engine." + w.Workload + ".speedup", Name: "engine " + w.Workload + " speedup, GOMAXPROCS 1 → 2", Unit: "×",
+					Kestrel: m.Speedup1To2}
+				if w.Workload == "transfers" || w.Workload == "erc20" {
+					f.Target, f.Met = "≥1.7× on independent workloads", boolPtr(m.Speedup1To2 >= 1.7)
+				}
+				out = append(out, f)
+			}
 			out = append(out, Figure{Key: "engine." + w.Workload + ".mgas", Name: "engine " + w.Workload + " gas", Unit: "Mgas/s",
 				Kestrel: m.ParallelMgasPerSec, Baseline: m.GethMgasPerSec, BaselineName: "go-ethereum sequential", Ratio: ratio(m.ParallelMgasPerSec, m.GethMgasPerSec)})
 		}

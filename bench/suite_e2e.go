@@ -31,7 +31,7 @@ type E2EOptions struct {
 	// node after the sending phases (0: skip).
 	ReadDuration time.Duration
 	Runs         int
-	Replicas int
+	Replicas     int
 	// Conns and Batch shape the closed-loop sender.
 	Conns, Batch int
 	// Geth is the geth binary ("": skip the baseline).
@@ -63,8 +63,8 @@ type E2ESide struct {
 	// Reads is closed-loop eth_getBalance on the node's state after the run
 	// (for Kestrel, the sequencer).
 	Reads *RPCLoad `json:"reads,omitempty"`
-	// LatencyMs are the successful open-loop latencies (for the CDF plot).
-	LatencyMs []float64 `json:"-"`
+	// LatencyCDF is the open-loop latencies' distribution (ms, share).
+	LatencyCDF Series `json:"latencyCdf"`
 }
 
 // KestrelExtras are the figures only Kestrel has.
@@ -268,7 +268,7 @@ func runKestrelE2E(ctx context.Context, o E2EOptions, w *Workload, er *E2ERun) e
 		}
 		time.Sleep(50 * time.Millisecond)
 		stopWatch()
-		side.Latency, side.LatencyMs = lr, lr.latenciesMs()
+		side.Latency, side.LatencyCDF = lr, CDF("", lr.latenciesMs())
 		var visible []time.Duration
 		extra := w.Extra()
 		for _, rs := range reps {
@@ -370,7 +370,7 @@ func runGethE2E(ctx context.Context, o E2EOptions, w *Workload) (*E2ESide, error
 		if lr.OK == 0 {
 			return nil, fmt.Errorf("open loop: no call succeeded: %s", summarizeErrors(lr.ErrorSamples))
 		}
-		side.Latency, side.LatencyMs = lr, lr.latenciesMs()
+		side.Latency, side.LatencyCDF = lr, CDF("", lr.latenciesMs())
 		o.say("[e2e %s] geth --dev open loop at %d tx/s: sync send p50 %v p90 %v p99 %v (%d errors)",
 			kind, o.Rate, ms(lr.P50), ms(lr.P90), ms(lr.P99), lr.Errors)
 	}

@@ -61,13 +61,14 @@ func (r *SuiteReport) plots() []suitePlot {
 		}
 		run := w.Runs[0]
 		var cdf, over []Series
-		if run.Kestrel.LatencyMs != nil {
-			cdf = append(cdf, CDF("Kestrel", run.Kestrel.LatencyMs))
+		named := func(name string, s Series) Series { s.Name = name; return s }
+		if len(run.Kestrel.LatencyCDF.X) > 0 {
+			cdf = append(cdf, named("Kestrel", run.Kestrel.LatencyCDF))
 		}
 		over = append(over, rateOver("Kestrel", run.Kestrel.Over))
 		if g := run.Geth; g != nil {
-			if g.LatencyMs != nil {
-				cdf = append(cdf, CDF("geth --dev", g.LatencyMs))
+			if len(g.LatencyCDF.X) > 0 {
+				cdf = append(cdf, named("geth --dev", g.LatencyCDF))
 			}
 			over = append(over, rateOver("geth --dev", g.Over))
 		}
