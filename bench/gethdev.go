@@ -116,6 +116,7 @@ func StartGethDev(ctx context.Context, bin, parent string, g *chain.Genesis) (*G
 	}
 	n.cmd = exec.Command(bin, args...)
 	n.cmd.Stdout, n.cmd.Stderr = logf, logf
+	dieWithParent(n.cmd)
 	if err := n.cmd.Start(); err != nil {
 		logf.Close()
 		n.cmd = nil

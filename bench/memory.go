@@ -61,35 +61,13 @@ func MeasureMemory(n int, seed uint64) (*MemoryResult, error) {
 		return nil, fmt.Errorf("memory: account count must be positive")
 	}
 	res := &MemoryResult{Accounts: n}
-
-	base := liveHeap()
-	start := time.Now()
-	st, merkle, root, err := kestrelState(n, seed)
-	if err != nil {
+	var err error
+	if res.KestrelBytes, res.KestrelBuild, res.KestrelRoot, err = measureHeap(func() (any, common.Hash, error) { return kestrelState(n, seed) }); err != nil {
 		return nil, err
 	}
-	res.KestrelBuild = time.Since(start)
-	res.KestrelRoot = root
-	if h := liveHeap(); h > base {
-		res.KestrelBytes = h - base
-	}
-	runtime.KeepAlive(st)
-	runtime.KeepAlive(merkle)
-	st, merkle = nil, nil
-
-	base = liveHeap()
-	start = time.Now()
-	db, tdb, groot, err := gethState(n, seed)
-	if err != nil {
+	if res.GethBytes, res.GethBuild, res.GethRoot, err = measureHeap(func() (any, common.Hash, error) { return gethState(n, seed) }); err != nil {
 		return nil, err
 	}
-	res.GethBuild = time.Since(start)
-	res.GethRoot = groot
-	if h := liveHeap(); h > base {
-		res.GethBytes = h - base
-	}
-	runtime.KeepAlive(db)
-	runtime.KeepAlive(tdb)
 	res.KestrelPerAccount = float64(res.KestrelBytes) / float64(n)
 	res.GethPerAccount = float64(res.GethBytes) / float64(n)
 	if res.KestrelRoot != res.GethRoot {
@@ -98,10 +76,28 @@ func MeasureMemory(n int, seed uint64) (*MemoryResult, error) {
 	return res, nil
 }
 
+// measureHeap runs build and returns the live heap it added while what it
+// returned is kept, its time and the root it built.
+func measureHeap(build func() (any, common.Hash, error)) (uint64, time.Duration, common.Hash, error) {
+	base := liveHeap()
+	start := time.Now()
+	keep, root, err := build()
+	if err != nil {
+		return 0, 0, root, err
+	}
+	elapsed := time.Since(start)
+	var grown uint64
+	if h := liveHeap(); h > base {
+		grown = h - base
+	}
+	runtime.KeepAlive(keep)
+	return grown, elapsed, root, nil
+}
+
 // kestrelState builds the accounts' state as a sequencer does at genesis: one
 // diff committed to the flat state and applied to the trie. The diff itself
 // is garbage once both hold the state.
-func kestrelState(n int, seed uint64) (*state.State, *state.Merkle, common.Hash, error) {
+func kestrelState(n int, seed uint64) (any, common.Hash, error) {
 	diff := &chain.StateDiff{Accounts: make([]chain.AccountDiff, n)}
 	for i := range n {
 		addr, bal := memoryAccount(seed, i)
@@ -113,20 +109,20 @@ func kestrelState(n int, seed uint64) (*state.State, *state.Merkle, common.Hash,
 	m := state.NewMerkle(1)
 	root, err := m.Apply(0, diff)
 	if err != nil {
-		return nil, nil, common.Hash{}, fmt.Errorf("memory: kestrel root: %w", err)
+		return nil, common.Hash{}, fmt.Errorf("memory: kestrel root: %w", err)
 	}
-	return st, m, root, nil
+	return []any{st, m}, root, nil
 }
 
 // gethState builds the same accounts in a go-ethereum StateDB and commits it
 // to an in-memory database (hash scheme), as a geth node holding the state in
 // memory would.
-func gethState(n int, seed uint64) (any, *triedb.Database, common.Hash, error) {
+func gethState(n int, seed uint64) (any, common.Hash, error) {
 	db := rawdb.NewMemoryDatabase()
 	tdb := triedb.NewDatabase(db, triedb.HashDefaults)
 	sdb, err := gstate.New(types.EmptyRootHash, gstate.NewDatabase(tdb, nil))
 	if err != nil {
-		return nil, nil, common.Hash{}, err
+		return nil, common.Hash{}, err
 	}
 	for i := range n {
 		addr, bal := memoryAccount(seed, i)
@@ -134,10 +130,10 @@ func gethState(n int, seed uint64) (any, *triedb.Database, common.Hash, error) {
 	}
 	root, err := sdb.Commit(0, true, false)
 	if err != nil {
-		return nil, nil, common.Hash{}, fmt.Errorf("memory: geth commit: %w", err)
+		return nil, common.Hash{}, fmt.Errorf("memory: geth commit: %w", err)
 	}
 	if err := tdb.Commit(root, false); err != nil {
-		return nil, nil, common.Hash{}, fmt.Errorf("memory: geth trie commit: %w", err)
+		return nil, common.Hash{}, fmt.Errorf("memory: geth trie commit: %w", err)
 	}
-	return db, tdb, root, nil
+	return []any{db, tdb}, root, nil
 }
