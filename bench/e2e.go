@@ -354,9 +354,14 @@ func RunThroughput(ctx context.Context, url string, w *Workload, txs []RawTx, op
 	stopSample := func() {}
 	if opts.Sample != nil {
 		sctx, stop := context.WithCancel(ctx)
-		stopSample = stop
+		sampled := make(chan struct{})
+		// The series starts at zero and ends with a sample at the end of the
+		// phase, however short it was.
+		stopSample = func() { stop(); <-sampled; opts.Sample(time.Since(start)) }
 		defer stop()
+		opts.Sample(0)
 		go func() {
+			defer close(sampled)
 			t := time.NewTicker(100 * time.Millisecond)
 			defer t.Stop()
 			for {

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"slices"
 	"time"
 
@@ -192,6 +193,10 @@ func runE2EWorkload(ctx context.Context, o E2EOptions, kind Kind) (*E2EWorkload,
 
 func runKestrelE2E(ctx context.Context, o E2EOptions, w *Workload, er *E2ERun) error {
 	kind := w.Config.Kind
+	// The peak RSS figure is this run's: earlier phases' memory goes back to
+	// the OS and the kernel's high-water mark starts again from here.
+	debug.FreeOSMemory()
+	resetPeakRSS()
 	c, err := startCluster(ctx, w, ReplicaOptions{Dir: o.Dir, Logger: o.Logger}, o.Replicas)
 	if err != nil {
 		return err

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -282,5 +283,17 @@ func TestProcCPUAndRSS(t *testing.T) {
 	}
 	if r := procPeakRSS(os.Getpid()); r < 1<<20 {
 		t.Errorf("own peak RSS %d", r)
+	}
+	// A 256 MiB peak, given back: the reset brings the high-water mark down.
+	big := make([]byte, 256<<20)
+	for i := range big {
+		big[i] = 1
+	}
+	peak := procPeakRSS(os.Getpid())
+	big = nil
+	debug.FreeOSMemory()
+	resetPeakRSS()
+	if after := procPeakRSS(os.Getpid()); after+128<<20 > peak {
+		t.Errorf("peak RSS %d MiB after the reset, %d MiB before", after>>20, peak>>20)
 	}
 }
