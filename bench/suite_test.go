@@ -58,7 +58,7 @@ func testGeth(t *testing.T) string {
 // tinySuite is every phase on tiny workloads.
 func tinySuite(t *testing.T) SuiteOptions {
 	o := DefaultSuiteOptions(true)
-	o.MemoryAccounts = 2_000
+	o.MemoryAccounts = 20_000
 	o.EngineKinds, o.EngineTxs, o.EngineBlockTx, o.EngineRuns = []Kind{KindETH, KindNFT}, 120, 60, 1
 	o.ScalingKind, o.Cores = KindERC20, []int{1, 2}
 	o.E2E = E2EOptions{Kinds: []Kind{KindERC20}, Txs: 300, Senders: 30, Rate: 100, Duration: time.Second, ReadDuration: 100 * time.Millisecond, Runs: 1, Replicas: 1,
