@@ -185,7 +185,7 @@ func (b *Builder) Commit(block uint64) (common.Hash, error) {
 	}
 	m := b.m
 	if root != b.parent {
-		if err := m.db.Update(root, b.parent, block, merged, nil); err != nil {
+		if err := m.db.update(merged); err != nil {
 			return common.Hash{}, fmt.Errorf("update trie database: %w", err)
 		}
 	}
@@ -194,10 +194,10 @@ func (b *Builder) Commit(block uint64) (common.Hash, error) {
 	if m.root != b.parent {
 		return common.Hash{}, fmt.Errorf("trie root moved from %s to %s while block %d was built", b.parent, m.root, block)
 	}
-	m.db.Reference(root, common.Hash{})
+	m.db.reference(root)
 	m.roots = append(m.roots, root)
 	for len(m.roots) > m.retain {
-		m.db.Dereference(m.roots[0])
+		m.db.dereference(m.roots[0])
 		m.roots = m.roots[1:]
 	}
 	m.root = root

@@ -79,12 +79,42 @@ func newLayer(index uint64, d *chain.StateDiff) *layer {
 	return l
 }
 
+// flatAccount is an account as the base table keeps it: the code hash is
+// interned, so that an account with its address fills a 72-byte slot and holds
+// no pointer.
+type flatAccount struct {
+	Nonce   uint64
+	Balance uint256.Int
+	code    uint32
+}
+
+// pack interns the account's code hash; the writer holds mu (or no reader
+// exists yet).
+func (s *State) pack(a Account) flatAccount {
+	id, ok := s.codeIDs[a.CodeHash]
+	if !ok {
+		id = uint32(len(s.codeHashes))
+		s.codeHashes = append(s.codeHashes, a.CodeHash)
+		s.codeIDs[a.CodeHash] = id
+	}
+	return flatAccount{Nonce: a.Nonce, Balance: a.Balance, code: id}
+}
+
+// unpack is pack's inverse; the caller holds mu either way.
+func (s *State) unpack(a flatAccount) Account {
+	return Account{Nonce: a.Nonce, Balance: a.Balance, CodeHash: s.codeHashes[a.code]}
+}
+
 // State is the flat, mini-block-versioned world state.
 type State struct {
 	// mu guards the base maps against the flattener; readers other than the writer
 	// hold it shared for each lookup.
-	mu        sync.RWMutex
-	accounts  map[common.Address]*Account
+	mu       sync.RWMutex
+	accounts *table[common.Address, flatAccount]
+	// codeHashes interns the accounts' code hashes (flatAccount.code indexes
+	// it; 0 is the empty code); codeIDs is its inverse.
+	codeHashes []common.Hash
+	codeIDs    map[common.Hash]uint32
 	storage   map[common.Address]map[common.Hash]common.Hash
 	code      map[common.Hash][]byte
 	baseIndex uint64 // the mini-block the base maps reflect
@@ -101,7 +131,9 @@ type State struct {
 // New returns an empty state at mini-block index 0.
 func New() *State {
 	s := &State{
-		accounts: make(map[common.Address]*Account),
+		accounts:   newTable[common.Address, flatAccount](),
+		codeHashes: []common.Hash{types.EmptyCodeHash},
+		codeIDs:    map[common.Hash]uint32{types.EmptyCodeHash: 0},
 		storage:  make(map[common.Address]map[common.Hash]common.Hash),
 		code:     make(map[common.Hash][]byte),
 		pins:     make(map[uint64]int),
@@ -170,11 +202,10 @@ func (s *State) applyLocked(l *layer) {
 			delete(s.storage, addr)
 		}
 		if la.deleted {
-			delete(s.accounts, addr)
+			s.accounts.Delete(addr)
 			continue
 		}
-		acct := la.acct
-		s.accounts[addr] = &acct
+		s.accounts.Put(addr, s.pack(la.acct))
 		if len(la.storage) > 0 {
 			st := s.storage[addr]
 			if st == nil {
@@ -254,8 +285,8 @@ func (v *View) Account(addr common.Address) (Account, bool) {
 		v.s.mu.RLock()
 		defer v.s.mu.RUnlock()
 	}
-	if a, ok := v.s.accounts[addr]; ok {
-		return *a, true
+	if a, ok := v.s.accounts.Get(addr); ok {
+		return v.s.unpack(a), true
 	}
 	return Account{}, false
 }
@@ -413,14 +444,17 @@ func (v *View) Dump(fn func(addr common.Address, acct *Account, code []byte, sto
 		}
 		return s.code[h]
 	}
-	for addr, acct := range s.accounts {
+	var err error
+	s.accounts.Range(func(addr common.Address, fa *flatAccount) bool {
 		if _, ok := overlay[addr]; ok {
-			continue
+			return true
 		}
-		a := *acct
-		if err := fn(addr, &a, codeOf(acct.CodeHash), s.storage[addr]); err != nil {
-			return err
-		}
+		a := s.unpack(*fa)
+		err = fn(addr, &a, codeOf(a.CodeHash), s.storage[addr])
+		return err == nil
+	})
+	if err != nil {
+		return err
 	}
 	for addr, o := range overlay {
 		if o.deleted {
@@ -453,7 +487,7 @@ func (s *State) Restore(addr common.Address, acct Account, code []byte, storage 
 	if acct.CodeHash == (common.Hash{}) {
 		acct.CodeHash = types.EmptyCodeHash
 	}
-	s.accounts[addr] = &acct
+	s.accounts.Put(addr, s.pack(acct))
 	if len(code) > 0 {
 		s.code[crypto.Keccak256Hash(code)] = code
 	}
@@ -475,7 +509,7 @@ type Stats struct {
 
 // Stats counts the base maps; writer goroutine only.
 func (s *State) Stats() Stats {
-	st := Stats{Accounts: len(s.accounts), Codes: len(s.code), Layers: len(*s.layers.Load())}
+	st := Stats{Accounts: s.accounts.Len(), Codes: len(s.code), Layers: len(*s.layers.Load())}
 	for _, m := range s.storage {
 		st.StorageSlots += len(m)
 	}

@@ -5,14 +5,11 @@ import (
 	"sync"
 
 	"github.com/ethereum/go-ethereum/common"
-	"github.com/ethereum/go-ethereum/core/rawdb"
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/ethereum/go-ethereum/ethdb/memorydb"
 	"github.com/ethereum/go-ethereum/rlp"
 	"github.com/ethereum/go-ethereum/trie"
-	"github.com/ethereum/go-ethereum/triedb"
-	"github.com/ethereum/go-ethereum/triedb/hashdb"
 	"github.com/holiman/uint256"
 )
 
@@ -20,13 +17,14 @@ import (
 var ErrRootUnavailable = errors.New("state root not available")
 
 // Merkle keeps the Merkle-Patricia tries of the state beside the flat maps, in
-// memory, with go-ethereum's trie package and hash-based trie database. It folds
+// memory, with go-ethereum's trie package over a compact, reference-counted node
+// store (nodeStore). It folds
 // one block's diff at a time (Apply) and keeps the roots of the newest Retain
 // blocks readable for proofs and historical reads.
 //
 // Apply is called by one goroutine at a time; reads may run concurrently with it.
 type Merkle struct {
-	db     *triedb.Database
+	db     *nodeStore
 	retain int
 
 	mu    sync.Mutex
@@ -39,8 +37,7 @@ func NewMerkle(retain int) *Merkle {
 	if retain < 1 {
 		retain = 1
 	}
-	db := triedb.NewDatabase(rawdb.NewMemoryDatabase(), &triedb.Config{HashDB: hashdb.Defaults})
-	return &Merkle{db: db, retain: retain, root: types.EmptyRootHash}
+	return &Merkle{db: newNodeStore(defaultChunkSize), retain: retain, root: types.EmptyRootHash}
 }
 
 // Root is the newest root.
