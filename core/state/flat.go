@@ -115,9 +115,9 @@ type State struct {
 	// it; 0 is the empty code); codeIDs is its inverse.
 	codeHashes []common.Hash
 	codeIDs    map[common.Hash]uint32
-	storage   map[common.Address]map[common.Hash]common.Hash
-	code      map[common.Hash][]byte
-	baseIndex uint64 // the mini-block the base maps reflect
+	storage    map[common.Address]map[common.Hash]common.Hash
+	code       map[common.Hash][]byte
+	baseIndex  uint64 // the mini-block the base maps reflect
 
 	// layers are committed mini-blocks not yet folded into the base, oldest first.
 	// The slice is replaced, never mutated in place, so views may keep it.
@@ -134,9 +134,9 @@ func New() *State {
 		accounts:   newTable[common.Address, flatAccount](),
 		codeHashes: []common.Hash{types.EmptyCodeHash},
 		codeIDs:    map[common.Hash]uint32{types.EmptyCodeHash: 0},
-		storage:  make(map[common.Address]map[common.Hash]common.Hash),
-		code:     make(map[common.Hash][]byte),
-		pins:     make(map[uint64]int),
+		storage:    make(map[common.Address]map[common.Hash]common.Hash),
+		code:       make(map[common.Hash][]byte),
+		pins:       make(map[uint64]int),
 	}
 	empty := []*layer{}
 	s.layers.Store(&empty)
