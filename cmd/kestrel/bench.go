@@ -181,11 +181,15 @@ func runBench(c *cli.Context) error {
 	if err := level.UnmarshalText([]byte(c.String("bench.log-level"))); err != nil {
 		return fmt.Errorf("--bench.log-level: %w", err)
 	}
+	dir, err := benchDataDir("bench.datadir", c.String("bench.datadir"))
+	if err != nil {
+		return err
+	}
 	opts := bench.Options{
 		Kinds: kinds, Txs: c.Int("bench.txs"), Senders: c.Int("bench.senders"), Recipients: c.Int("bench.recipients"),
 		Seed: c.Uint64("bench.seed"), Rate: c.Int("bench.rate"), Duration: c.Duration("bench.duration"),
 		Runs: c.Int("bench.runs"), BlockTxs: c.Int("bench.block-txs"), Conns: c.Int("bench.conns"), Batch: c.Int("bench.batch"),
-		RPCURL: c.String("bench.rpc-url"), Dir: c.String("bench.datadir"),
+		RPCURL: c.String("bench.rpc-url"), Dir: dir,
 		MiniBlockInterval: c.Duration("bench.mini-block-interval"), BlockInterval: c.Duration("bench.block-interval"),
 		CPUProfile: c.String("bench.cpuprofile"),
 		NodeLogger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})),

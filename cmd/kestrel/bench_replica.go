@@ -54,9 +54,13 @@ func runReplicaBench(c *cli.Context) error {
 	if err != nil {
 		return fmt.Errorf("--workload: %w", err)
 	}
+	dir, err := benchDataDir("datadir", c.String("datadir"))
+	if err != nil {
+		return err
+	}
 	o := bench.ReplicaOptions{Kinds: kinds, Txs: c.Int("txs"), Senders: c.Int("senders"), Rate: c.Int("rate"),
 		LagDuration: c.Duration("lag-duration"), BootstrapAccounts: c.Int("bootstrap-accounts"), Seed: c.Uint64("seed"),
-		Dir: c.String("datadir"), Progress: c.App.ErrWriter, CPUProfile: c.String("cpuprofile"),
+		Dir: dir, Progress: c.App.ErrWriter, CPUProfile: c.String("cpuprofile"),
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))}
 	if c.Bool("quick") {
 		quick := map[string]func(){

@@ -115,7 +115,11 @@ func runRPCBench(c *cli.Context) error {
 			o.Methods = append(o.Methods, strings.TrimSpace(k))
 		}
 	}
-	o.Dir = c.String("datadir")
+	dir, err := benchDataDir("datadir", c.String("datadir"))
+	if err != nil {
+		return err
+	}
+	o.Dir = dir
 	o.CPUProfile = c.String("cpuprofile")
 	o.ProfileMethods = c.String("profile-methods")
 	o.NodeLogger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))

@@ -108,7 +108,9 @@ func suiteOptions(c *cli.Context) (bench.SuiteOptions, error) {
 	case o.MemoryAccounts < 1:
 		return o, errors.New("--memory.accounts must be positive")
 	}
-	o.Dir = c.String("datadir")
+	if o.Dir, err = benchDataDir("datadir", c.String("datadir")); err != nil {
+		return o, err
+	}
 	if slices.Contains(o.Phases, bench.PhaseE2E) && !c.Bool("no-geth") {
 		if o.E2E.Geth, err = bench.FindGeth(c.String("geth")); err != nil {
 			return o, fmt.Errorf("%w (or run with --no-geth)", err)
@@ -197,4 +199,16 @@ func compareCommand() *cli.Command {
 			return nil
 		},
 	}
+}
+
+// benchDataDir creates the parent directory a bench keeps its nodes' data in
+// (flag names it for the error); empty means the system temp dir.
+func benchDataDir(flag, dir string) (string, error) {
+	if dir == "" {
+		return "", nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", fmt.Errorf("--%s: %w", flag, err)
+	}
+	return dir, nil
 }

@@ -18,8 +18,12 @@ func TestBenchSuiteCommand(t *testing.T) {
 	app := newApp()
 	var stdout, stderr bytes.Buffer
 	app.Writer, app.ErrWriter = &stdout, &stderr
-	if err := app.Run([]string{"kestrel", "bench", "--quick", "--phases", "memory", "--memory.accounts", "1000", "--out", out}); err != nil {
+	datadir := filepath.Join(t.TempDir(), "not", "yet")
+	if err := app.Run([]string{"kestrel", "bench", "--quick", "--phases", "memory", "--memory.accounts", "1000", "--out", out, "--datadir", datadir}); err != nil {
 		t.Fatalf("%v\nstderr:\n%s", err, stderr.String())
+	}
+	if st, err := os.Stat(datadir); err != nil || !st.IsDir() {
+		t.Fatalf("--datadir %s was not created: %v", datadir, err)
 	}
 	rep, err := bench.ReadSuiteReport(filepath.Join(out, "report.json"))
 	if err != nil {
@@ -61,6 +65,7 @@ func TestBenchSuiteCommand(t *testing.T) {
 		{"bench", "--phases", "memory", "--memory.accounts", "0"},
 		{"bench", "--phases", "memory", "--log-level", "loud"},
 		{"bench", "stray"},
+		{"bench", "--phases", "memory", "--datadir", filepath.Join(path, "under-a-file")},
 	} {
 		app := newApp()
 		app.Writer, app.ErrWriter = &bytes.Buffer{}, &bytes.Buffer{}
