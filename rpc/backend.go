@@ -65,6 +65,7 @@ type TxInfo struct {
 	Index       uint64
 	BaseFee     *big.Int // base fee of the containing block, for the effective gas price
 	Pending     bool     // true when the transaction is in the mempool, not in any mini-block
+	Time        uint64   // timestamp of an unsealed containing block (a sealed one's header has it)
 }
 
 // ReceiptInfo is a receipt with what eth_getTransactionReceipt prints besides it.

@@ -338,7 +338,9 @@ func (s *Server) appendTxInfo(ctx context.Context, dst []byte, info *TxInfo) []b
 			h := info.BlockHash
 			loc.blockHash = &h
 		}
-		if head := s.txHeader(ctx, info); head != nil {
+		if !info.Sealed && info.Time != 0 {
+			loc.time = info.Time
+		} else if head := s.txHeader(ctx, info); head != nil {
 			loc.time = head.Time
 			if loc.baseFee == nil {
 				loc.baseFee = head.BaseFee

@@ -477,9 +477,11 @@ func (b *backend) Transaction(ctx context.Context, hash common.Hash) (*rpc.TxInf
 		}
 		return nil, nil
 	}
-	if p := s.index.getPending(); p != nil && p.env.Number == n {
+	if p := s.index.unsealed(n); p != nil {
+		// The open block, or one closed and not sealed yet: no hash so far.
 		if idx < len(p.txs) {
-			return &rpc.TxInfo{Tx: p.txs[idx], Sender: p.senders[idx], BlockNumber: n, Index: uint64(idx), BaseFee: p.env.BaseFee}, nil
+			return &rpc.TxInfo{Tx: p.txs[idx], Sender: p.senders[idx], BlockNumber: n, Index: uint64(idx),
+				BaseFee: p.env.BaseFee, Time: p.env.Time}, nil
 		}
 		return nil, nil
 	}

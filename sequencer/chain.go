@@ -60,12 +60,15 @@ type txLoc struct {
 // chainIndex is the shared in-memory view of the chain: recent sealed blocks,
 // the pending block and a transaction index over both. Safe for concurrent use.
 type chainIndex struct {
-	mu       sync.RWMutex
-	recent   int
-	blocks   map[uint64]*sealed
-	byHash   map[common.Hash]uint64
-	head     uint64 // newest sealed block
-	pending  *pendingBlock
+	mu      sync.RWMutex
+	recent  int
+	blocks  map[uint64]*sealed
+	byHash  map[common.Hash]uint64
+	head    uint64 // newest sealed block
+	pending *pendingBlock
+	// closing holds blocks the loop has handed to the sealer and not yet seen
+	// sealed: their transactions are indexed and must stay readable meanwhile.
+	closing  map[uint64]*pendingBlock
 	txs      map[common.Hash]txLoc
 	sealedCh chan struct{} // closed and replaced on every seal
 }
@@ -73,7 +76,7 @@ type chainIndex struct {
 func newChainIndex(recent int) *chainIndex {
 	return &chainIndex{
 		recent: recent, blocks: make(map[uint64]*sealed), byHash: make(map[common.Hash]uint64),
-		txs: make(map[common.Hash]txLoc), sealedCh: make(chan struct{}),
+		closing: make(map[uint64]*pendingBlock), txs: make(map[common.Hash]txLoc), sealedCh: make(chan struct{}),
 	}
 }
 
@@ -90,6 +93,7 @@ func (c *chainIndex) addSealed(b *sealed) {
 	n := b.header.Number.Uint64()
 	c.blocks[n] = b
 	c.byHash[b.hash] = n
+	delete(c.closing, n)
 	if n > c.head || len(c.blocks) == 1 {
 		c.head = n
 	}
@@ -121,6 +125,11 @@ func (c *chainIndex) addSealed(b *sealed) {
 
 func (c *chainIndex) setPending(p *pendingBlock, newTxs []*types.Transaction, firstIdx int) {
 	c.mu.Lock()
+	if old := c.pending; old != nil && old.env.Number < p.env.Number {
+		if _, done := c.blocks[old.env.Number]; !done {
+			c.closing[old.env.Number] = old
+		}
+	}
 	c.pending = p
 	for i, tx := range newTxs {
 		c.txs[tx.Hash()] = txLoc{block: p.env.Number, index: firstIdx + i}
@@ -132,6 +141,17 @@ func (c *chainIndex) getPending() *pendingBlock {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	return c.pending
+}
+
+// unsealed returns block n while it is the pending block or closed and waiting
+// for its seal; nil otherwise.
+func (c *chainIndex) unsealed(n uint64) *pendingBlock {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if c.pending != nil && c.pending.env.Number == n {
+		return c.pending
+	}
+	return c.closing[n]
 }
 
 func (c *chainIndex) headNumber() uint64 {
