@@ -36,10 +36,13 @@ type E2EOptions struct {
 	// Conns and Batch shape the closed-loop sender.
 	Conns, Batch int
 	// Geth is the geth binary ("": skip the baseline).
-	Geth   string
-	Dir    string
-	Seed   uint64
-	Logger *slog.Logger
+	Geth string
+	Dir  string
+	Seed uint64
+	// Profile, when set, receives a CPU profile of this process during each
+	// workload's first Kestrel closed loop, as Profile-WORKLOAD.
+	Profile string
+	Logger  *slog.Logger
 	// Progress receives log lines and the live status.
 	Progress *LiveProgress
 }
@@ -211,12 +214,19 @@ func runKestrelE2E(ctx context.Context, o E2EOptions, w *Workload, er *E2ERun) e
 	e0, _ := seq.EngineStats()
 	p0 := seq.Publisher().Stats()
 	h0 := sealedHead(ctx, url)
+	stopProfile := func() {}
+	if o.Profile != "" && er.Run == 1 {
+		if stopProfile, err = startProfile(o.Profile + "-" + string(kind)); err != nil {
+			return fmt.Errorf("cpu profile: %w", err)
+		}
+	}
 	tr, err := RunThroughput(ctx, url, w, w.Throughput(), SendOptions{Conns: o.Conns, Batch: o.Batch, Sample: func(el time.Duration) {
 		n := int64(seq.Totals().Txs - t0.Txs)
 		o.Progress.Set(n)
 		side.Over.X = append(side.Over.X, el.Seconds())
 		side.Over.Y = append(side.Over.Y, float64(n))
 	}})
+	stopProfile()
 	if err != nil {
 		return fmt.Errorf("closed loop: %w", err)
 	}

@@ -77,6 +77,7 @@ func tinySuite(t *testing.T) SuiteOptions {
 // asserted.
 func TestSuiteReport(t *testing.T) {
 	o := tinySuite(t)
+	o.E2E.Profile = filepath.Join(t.TempDir(), "e2e.pprof")
 	var log bytes.Buffer
 	o.Progress = NewLiveProgress(&log, false, len(o.Phases))
 	rep, err := RunSuite(context.Background(), o)
@@ -117,6 +118,10 @@ func TestSuiteReport(t *testing.T) {
 		if !keys[k] {
 			t.Errorf("no figure %s", k)
 		}
+	}
+	// The end-to-end CPU profile: a gzipped profile per workload.
+	if prof, err := os.ReadFile(o.E2E.Profile + "-erc20"); err != nil || len(prof) < 2 || prof[0] != 0x1f || prof[1] != 0x8b {
+		t.Errorf("e2e CPU profile: %d bytes, %v", len(prof), err)
 	}
 	// The end-to-end figures: both targets measured, the stage split filled.
 	w := back.E2E[0]

@@ -127,7 +127,7 @@ func runSequencer(c *cli.Context) error {
 		return err
 	}
 	if cfg.GenesisFile == "" {
-		printDevAccounts(seq)
+		printDevAccounts(seq, chain.DevGenesis())
 	}
 	fatal := make(chan error, 1)
 	go func() { fatal <- <-seq.Fatal() }()
@@ -162,12 +162,12 @@ func waitForShutdown(ctx context.Context, logger *slog.Logger, fatal <-chan erro
 }
 
 // printDevAccounts prints where the node serves and the dev accounts.
-func printDevAccounts(seq *sequencer.Sequencer) {
+func printDevAccounts(seq *sequencer.Sequencer, g *chain.Genesis) {
 	var b strings.Builder
 	b.WriteString("\nKestrel dev chain\n")
 	writeEndpoints(&b, seq, nil)
 	b.WriteString("\n")
-	writeDevAccounts(&b, seq.Genesis())
+	writeDevAccounts(&b, g)
 	fmt.Fprint(os.Stdout, b.String())
 }
 

@@ -41,6 +41,7 @@ func suiteFlags() []cli.Flag {
 		&cli.DurationFlag{Name: "e2e.duration", Value: d.E2E.Duration, Usage: "length of the open-loop phase", Category: "E2E"},
 		&cli.IntFlag{Name: "e2e.runs", Value: d.E2E.Runs, Usage: "runs of the end-to-end phase per workload; medians are reported", Category: "E2E"},
 		&cli.IntFlag{Name: "e2e.replicas", Value: d.E2E.Replicas, Usage: "replicas following the sequencer in the end-to-end phase", Category: "E2E"},
+		&cli.StringFlag{Name: "e2e.cpuprofile", Usage: "write a CPU profile of the bench process (sequencer, replicas, stream, load generator) during each workload's first Kestrel closed loop to FILE-WORKLOAD", Category: "E2E"},
 		&cli.IntFlag{Name: "memory.accounts", Value: d.MemoryAccounts, Usage: "funded accounts of the memory-per-account figure", Category: "MEMORY"},
 		&cli.StringFlag{Name: "datadir", Usage: "parent directory of the nodes' data (default: the system temp dir; use a real disk)", Category: "RUN"},
 		&cli.StringFlag{Name: "log-level", Value: "error", Usage: "log level of the in-process nodes (debug, info, warn, error)", Category: "RUN"},
@@ -93,6 +94,7 @@ func suiteOptions(c *cli.Context) (bench.SuiteOptions, error) {
 	set("e2e.runs", &o.E2E.Runs)
 	set("e2e.replicas", &o.E2E.Replicas)
 	set("memory.accounts", &o.MemoryAccounts)
+	o.E2E.Profile = c.String("e2e.cpuprofile")
 	if c.IsSet("e2e.duration") {
 		o.E2E.Duration = c.Duration("e2e.duration")
 	}

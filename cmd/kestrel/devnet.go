@@ -398,7 +398,7 @@ func printDevnetBanner(dc devnetConfig, seq *sequencer.Sequencer, replicas []*re
 		fmt.Fprintf(&b, "  Load:       %d tx/s among %d devnet-only accounts (--devnet.load 0: off)\n", dc.Load, devnetLoadAccounts)
 	}
 	b.WriteString("\n")
-	writeDevAccounts(&b, seq.Genesis())
+	writeDevAccounts(&b, dc.Seq.Genesis)
 	fmt.Fprint(os.Stdout, b.String())
 }
 

@@ -113,7 +113,14 @@ func runConformance(t *testing.T, genesisFile string, blocks int, seen *bugsSeen
 		}
 	})
 	kc = newRPCClient("kestrel", "http://"+seq.RPCAddr())
-	geth := startGeth(t, seq.Genesis(), testing.Verbose() && *verboseNodes)
+	g := chain.DevGenesis()
+	if genesisFile != "" {
+		var err error
+		if g, err = chain.LoadGenesis(genesisFile); err != nil {
+			t.Fatal(err)
+		}
+	}
+	geth := startGeth(t, g, testing.Verbose() && *verboseNodes)
 	gc := newRPCClient("geth", geth.url)
 
 	facts := importChain(t, kc, geth, gc, w)
