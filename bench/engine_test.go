@@ -170,21 +170,7 @@ func TestEngineChecksCatchDifferences(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	in, err := prepareEngine(w, 20)
-	if err != nil {
-		t.Fatal(err)
-	}
-	geth, err := runGeth(in, "", true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	seq, err := runKestrel(context.Background(), in, exec.Sequential{}, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := sameReceipts(geth.receipts, seq.results); err != nil {
-		t.Fatal(err)
-	}
+	in, geth, seq := gethAndSequential(t, w, 20)
 	again, err := runKestrel(context.Background(), in, exec.Sequential{}, "")
 	if err != nil {
 		t.Fatal(err)

@@ -14,27 +14,34 @@ import (
 	"github.com/kestrel-l2/kestrel/core/state"
 )
 
+// gethAndSequential prepares w's throughput transactions in blocks of
+// blockTxs, runs them through go-ethereum (with its state roots) and Kestrel's
+// sequential executor, and checks that their receipts agree.
+func gethAndSequential(t *testing.T, w *Workload, blockTxs int) (in *engineInput, geth, seq *engineOutput) {
+	t.Helper()
+	in, err := prepareEngine(w, blockTxs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if geth, err = runGeth(in, "", true); err != nil {
+		t.Fatal(err)
+	}
+	if seq, err = runKestrel(context.Background(), in, exec.Sequential{}, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := sameReceipts(geth.receipts, seq.results); err != nil {
+		t.Fatal(err)
+	}
+	return in, geth, seq
+}
+
 // engineCompare runs w's throughput transactions in blocks of blockTxs through
 // go-ethereum, Kestrel's sequential executor and its parallel executor (auto
 // and forced Block-STM), checks that they agree as RunEngine does, and returns
 // go-ethereum's run and Kestrel's state after the last block.
 func engineCompare(t *testing.T, w *Workload, blockTxs int) (*engineOutput, *state.View) {
 	t.Helper()
-	in, err := prepareEngine(w, blockTxs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	geth, err := runGeth(in, "", true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	seq, err := runKestrel(context.Background(), in, exec.Sequential{}, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := sameReceipts(geth.receipts, seq.results); err != nil {
-		t.Fatal(err)
-	}
+	in, geth, seq := gethAndSequential(t, w, blockTxs)
 	for _, cfg := range []exec.ParallelConfig{{}, {Mode: exec.ModeParallel}} {
 		par, err := runParallel(context.Background(), in, cfg, 0, "")
 		if err != nil {
