@@ -36,7 +36,6 @@ type Builder struct {
 	m      *Merkle
 	parent common.Hash
 	tr     *trie.StateTrie // the account trie being updated
-	orig   *trie.StateTrie // the account trie at parent, for storage roots
 	store  map[common.Address]*storageState
 	accts  map[common.Address]*types.StateAccount // accounts whose storage root is due at Commit
 }
@@ -54,21 +53,20 @@ func (m *Merkle) Begin() (*Builder, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open account trie: %w", err)
 	}
-	orig, err := trie.NewStateTrie(trie.StateTrieID(parent), m.db)
-	if err != nil {
-		return nil, fmt.Errorf("open account trie: %w", err)
-	}
-	return &Builder{m: m, parent: parent, tr: tr, orig: orig, store: make(map[common.Address]*storageState),
+	return &Builder{m: m, parent: parent, tr: tr, store: make(map[common.Address]*storageState),
 		accts: make(map[common.Address]*types.StateAccount)}, nil
 }
 
 // storage returns the storage state of addr, reading its root at the parent.
+// The first call for an address comes before any write to it, so the trie
+// being updated still holds the parent's account; reading it there also leaves
+// the path resolved in memory for the update that follows.
 func (b *Builder) storage(addr common.Address) (*storageState, error) {
 	if st, ok := b.store[addr]; ok {
 		return st, nil
 	}
 	st := &storageState{root: types.EmptyRootHash}
-	prev, err := b.orig.GetAccount(addr)
+	prev, err := b.tr.GetAccount(addr)
 	if err != nil {
 		return nil, fmt.Errorf("read account %s: %w", addr, err)
 	}
