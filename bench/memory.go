@@ -3,7 +3,6 @@ package bench
 import (
 	"fmt"
 	"runtime"
-	"runtime/debug"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/kestrel-l2/kestrel/core/chain"
 	"github.com/kestrel-l2/kestrel/core/state"
+	"github.com/kestrel-l2/kestrel/internal/memstat"
 )
 
 // MemoryResult is the memory-per-account figure: the Go heap a node's state
@@ -37,15 +37,6 @@ type MemoryResult struct {
 	// KestrelRoot and GethRoot must be equal.
 	KestrelRoot common.Hash `json:"kestrelRoot"`
 	GethRoot    common.Hash `json:"gethRoot"`
-}
-
-// liveHeap is the heap in use after two full collections.
-func liveHeap() uint64 {
-	runtime.GC()
-	debug.FreeOSMemory()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	return ms.HeapAlloc
 }
 
 // memoryAccount is account i of the memory figure: an address derived from
@@ -83,17 +74,17 @@ func MeasureMemory(n int, seed uint64) (*MemoryResult, error) {
 // elsewhere in the process is collected between the readings; the two are
 // taken at different moments, so both are seldom disturbed together.
 func measureHeap(build func() (any, common.Hash, error)) (uint64, time.Duration, common.Hash, error) {
-	base := liveHeap()
+	base := memstat.LiveHeap()
 	start := time.Now()
 	keep, root, err := build()
 	if err != nil {
 		return 0, 0, root, err
 	}
 	elapsed := time.Since(start)
-	held := liveHeap()
+	held := memstat.LiveHeap()
 	runtime.KeepAlive(keep)
 	keep = nil
-	released := liveHeap()
+	released := memstat.LiveHeap()
 	var grown, dropped uint64
 	if held > base {
 		grown = held - base

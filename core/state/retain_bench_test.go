@@ -11,6 +11,7 @@ import (
 	"github.com/ethereum/go-ethereum/core/types"
 
 	"github.com/kestrel-l2/kestrel/core/chain"
+	"github.com/kestrel-l2/kestrel/internal/memstat"
 )
 
 // BenchmarkRetainedBlock measures what one retained block state costs: blocks
@@ -48,7 +49,7 @@ func BenchmarkRetainedBlock(b *testing.B) {
 	}
 	genesis = nil
 	rnd := rand.New(rand.NewSource(1))
-	before := liveHeap()
+	before := memstat.LiveHeap()
 	b.ResetTimer()
 	for blk := 1; blk <= b.N; blk++ {
 		touched := map[int]bool{}
@@ -71,14 +72,6 @@ func BenchmarkRetainedBlock(b *testing.B) {
 		}
 	}
 	b.StopTimer()
-	b.ReportMetric(float64(int64(liveHeap())-int64(before))/1e6/float64(b.N), "MB/block")
+	b.ReportMetric(float64(int64(memstat.LiveHeap())-int64(before))/1e6/float64(b.N), "MB/block")
 	runtime.KeepAlive(m)
-}
-
-func liveHeap() uint64 {
-	runtime.GC()
-	runtime.GC()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	return ms.HeapAlloc
 }
