@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -94,7 +95,12 @@ func suiteOptions(c *cli.Context) (bench.SuiteOptions, error) {
 	set("e2e.runs", &o.E2E.Runs)
 	set("e2e.replicas", &o.E2E.Replicas)
 	set("memory.accounts", &o.MemoryAccounts)
-	o.E2E.Profile = c.String("e2e.cpuprofile")
+	if o.E2E.Profile = c.String("e2e.cpuprofile"); o.E2E.Profile != "" {
+		// Checked now, not after the phases before the end-to-end one have run.
+		if fi, err := os.Stat(filepath.Dir(o.E2E.Profile)); err != nil || !fi.IsDir() {
+			return o, fmt.Errorf("--e2e.cpuprofile: %s is not a directory", filepath.Dir(o.E2E.Profile))
+		}
+	}
 	if c.IsSet("e2e.duration") {
 		o.E2E.Duration = c.Duration("e2e.duration")
 	}

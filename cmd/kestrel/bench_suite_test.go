@@ -62,6 +62,7 @@ func TestBenchSuiteCommand(t *testing.T) {
 		{"bench", "--phases", "scaling", "--scaling.workload", "all"},
 		{"bench", "--phases", "e2e", "--geth", filepath.Join(t.TempDir(), "no-geth")},
 		{"bench", "--phases", "e2e", "--no-geth", "--e2e.txs", "0"},
+		{"bench", "--phases", "e2e", "--no-geth", "--e2e.cpuprofile", filepath.Join(path, "under-a-file", "cpu")},
 		{"bench", "--phases", "memory", "--memory.accounts", "0"},
 		{"bench", "--phases", "memory", "--log-level", "loud"},
 		{"bench", "stray"},
