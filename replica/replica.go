@@ -118,10 +118,10 @@ type Stats struct {
 // Stats returns the replica's counters.
 func (r *Replica) Stats() Stats {
 	r.stats.lastRejectMu.Lock()
-	last := r.stats.lastReject
+	last, rejected := r.stats.lastReject, r.stats.rejected.Load()
 	r.stats.lastRejectMu.Unlock()
 	return Stats{Applied: r.stats.applied.Load(), Headers: r.stats.headers.Load(), Duplicates: r.stats.duplicates.Load(),
-		Refetched: r.stats.refetched.Load(), Rejected: r.stats.rejected.Load(), LastRejection: last, LagMs: r.stats.lagMs.Load()}
+		Refetched: r.stats.refetched.Load(), Rejected: rejected, LastRejection: last, LagMs: r.stats.lagMs.Load()}
 }
 
 // New opens the replica's data directory — bootstrapping it from a snapshot
@@ -342,13 +342,16 @@ func (r *Replica) Stop(ctx context.Context) error {
 }
 
 // reject records a message that failed verification: logged, never applied.
+// The count is published last, under the same lock as the last rejection, so
+// that whoever sees the count also finds the rejection's log line and reason.
 func (r *Replica) reject(what string, seq uint64, err error) {
-	n := r.stats.rejected.Add(1)
 	msg := fmt.Sprintf("%s at stream sequence %d: %v", what, seq, err)
 	r.stats.lastRejectMu.Lock()
-	r.stats.lastReject = msg
-	r.stats.lastRejectMu.Unlock()
+	defer r.stats.lastRejectMu.Unlock()
+	n := r.stats.rejected.Load() + 1
 	if n <= 100 || n%1000 == 0 {
 		r.log.Error("Rejected a stream message", "kind", what, "seq", seq, "err", err, "rejected", n)
 	}
+	r.stats.lastReject = msg
+	r.stats.rejected.Store(n)
 }
