@@ -11,7 +11,9 @@ import (
 // defaultGCPercent trades memory for latency: the mini-block loop allocates on
 // every transaction, and each collection's mark assists land on it. Measured on
 // the 2-core bench machine, GOGC=100 gave a 5,000 tx/s ERC-20 sync-send p99 of
-// 33-58 ms after a 100k-transaction burst, GOGC=800 19 ms.
+// 33-58 ms after a 100k-transaction burst, GOGC=800 19 ms. 400 was measured
+// against it (docs/bench/issue-6/NOTES.md): less memory and a faster ETH
+// end-to-end loop, but slower ERC-20 and engine runs, so 800 stayed.
 const defaultGCPercent = 800
 
 func gcFlags() []cli.Flag {
